@@ -1,0 +1,205 @@
+"""Configuration (DESIGN §8): one TOML file, defaults that work with no file, per-project overrides by path.
+
+Unknown keys produce warnings (typos should not silently do nothing); invalid values fail with the key named and
+the form expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core import paths
+from core.agents.spec import AgentSpec, PhaseLimits
+from core.errors import AlwaysOnError, ErrorCode
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentConfig(Section):
+    command: str | list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    kind: Literal["acp", "openai"] = "acp"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+class PhaseAgents(Section):
+    discovery: str | None = None
+    execution: str | None = None
+    report: str | None = None
+    apply: str | None = None
+
+
+class SchedulerConfig(Section):
+    enabled: bool = True
+    interval_seconds: float = Field(900.0, gt=0)
+    cooldown_seconds: float = Field(300.0, ge=0)
+    daily_budget: int = Field(24, ge=0)
+    max_plans_per_cycle: int = Field(5, ge=1)
+    failures_before_disable: int = Field(3, ge=1)
+
+
+class DormancyConfig(Section):
+    debounce_ms: int = Field(1500, ge=0)
+    ignore: list[str] = Field(
+        default_factory=lambda: [
+            ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", "*.pyc", ".mypy_cache",
+            ".pytest_cache", ".ruff_cache", "build", "dist", "target", ".tox", ".idea", ".vscode", "*.egg-info",
+        ]
+    )
+
+
+class WorkspaceConfig(Section):
+    strategy: Literal["auto", "worktree", "snapshot"] = "auto"
+    base_dir: str | None = None
+    snapshot_max_mb: int = Field(500, gt=0)
+    snapshot_ignore: list[str] = Field(
+        default_factory=lambda: [".git", "node_modules", ".venv", "venv", "__pycache__", "*.pyc", ".mypy_cache",
+                                 ".pytest_cache", ".ruff_cache", ".tox", "build", "dist", "*.egg-info"]
+    )
+
+    def resolved_base(self) -> Path:
+        return Path(self.base_dir).expanduser().resolve() if self.base_dir else paths.default_workspace_base()
+
+
+class LimitsConfig(Section):
+    phase_timeout_seconds: float = Field(900.0, gt=0)
+    max_tool_calls: int = Field(300, ge=1)
+
+    def phase_limits(self) -> PhaseLimits:
+        return PhaseLimits(timeout_seconds=self.phase_timeout_seconds, max_tool_calls=self.max_tool_calls)
+
+
+class ApplyConfig(Section):
+    agent_assisted_conflicts: bool = False
+
+
+class NotificationsConfig(Section):
+    bell: bool = False
+
+
+class ProjectSettings(Section):
+    """Settings that may be overridden per project."""
+
+    language: Literal["en", "zh-CN"] = "en"
+    agent: str = "tidy"
+    phase_agents: PhaseAgents = Field(default_factory=PhaseAgents)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    dormancy: DormancyConfig = Field(default_factory=DormancyConfig)
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    apply: ApplyConfig = Field(default_factory=ApplyConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+
+    def agent_for(self, phase: str) -> str:
+        return getattr(self.phase_agents, phase, None) or self.agent
+
+
+class Config(ProjectSettings):
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    projects: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    warnings: list[str] = Field(default_factory=list, exclude=True)
+    source: str | None = Field(None, exclude=True)
+
+    def for_project(self, project: Path | str) -> ProjectSettings:
+        """Global settings with the project's table (keyed by absolute path) merged over them."""
+        key = str(Path(project).expanduser().resolve())
+        base = ProjectSettings.model_validate(self.model_dump(include=set(ProjectSettings.model_fields)))
+        override = None
+        for raw_key, table in self.projects.items():
+            if str(Path(raw_key).expanduser().resolve()) == key:
+                override = table
+        if not override:
+            return base
+        merged = _deep_merge(base.model_dump(), override)
+        try:
+            return ProjectSettings.model_validate(merged)
+        except ValidationError as exc:
+            raise _config_error(exc, prefix=f"projects.\"{key}\".", source=self.source) from None
+
+    def agent_spec(self, name: str) -> AgentSpec:
+        """Resolve an agent name: configured table first, then built-ins, then known presets."""
+        from core.agents.presets import resolve_agent
+
+        return resolve_agent(name, self.agents)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _unknown_keys(model: type[BaseModel], data: Any, prefix: str = "") -> list[str]:
+    """Keys not in the model, reported as warnings; removed from data so validation can go on."""
+    found: list[str] = []
+    if not isinstance(data, dict):
+        return found
+    fields = model.model_fields
+    for key in list(data):
+        if key not in fields or key in ("warnings", "source"):
+            found.append(prefix + key)
+            del data[key]
+            continue
+        annotation = fields[key].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += _unknown_keys(annotation, data[key], f"{prefix}{key}.")
+        elif key == "agents" and isinstance(data[key], dict):
+            for name, table in data[key].items():
+                found += _unknown_keys(AgentConfig, table, f"agents.{name}.")
+        elif key == "projects" and isinstance(data[key], dict):
+            for name, table in data[key].items():
+                found += _unknown_keys(ProjectSettings, table, f'projects."{name}".')
+    return found
+
+
+def _config_error(exc: ValidationError, prefix: str = "", source: str | None = None) -> AlwaysOnError:
+    first = exc.errors()[0]
+    key = prefix + ".".join(str(p) for p in first["loc"])
+    expected = first["msg"]
+    where = f" in {source}" if source else ""
+    return AlwaysOnError(
+        ErrorCode.CONFIG_INVALID,
+        f"invalid value for `{key}`{where}: {expected} (got {first.get('input')!r})",
+        key=key,
+    )
+
+
+def parse_config(data: dict[str, Any], source: str | None = None) -> Config:
+    data = dict(data)
+    warnings = [f"unknown configuration key `{k}` ignored" + (f" in {source}" if source else "")
+                for k in _unknown_keys(Config, data)]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, source=source) from None
+    config.warnings = warnings
+    config.source = source
+    for key in config.projects:  # validate project tables eagerly so errors show at load time
+        config.for_project(key)
+    return config
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or paths.config_file()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AlwaysOnError(ErrorCode.CONFIG_INVALID, f"{path} is not valid TOML: {exc}") from None
+    return parse_config(data, source=str(path))

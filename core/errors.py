@@ -1,0 +1,58 @@
+"""Stable error codes and the one exception type the runtime raises for expected failures.
+
+Codes are strings that scripts, the UI and the records depend on (DESIGN §2); never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    DISCOVERY_FAILED = "discovery_failed"
+    WORKSPACE_PREPARE_FAILED = "workspace_prepare_failed"
+    EXECUTION_FAILED = "execution_failed"
+    REPORT_FAILED = "report_failed"
+    PLAN_NOT_FOUND = "plan_not_found"
+    CYCLE_NOT_FOUND = "cycle_not_found"
+    RUN_NOT_FOUND = "run_not_found"
+    PLAN_NOT_RERUNNABLE = "plan_not_rerunnable"
+    INVALID_SELECTION = "invalid_selection"
+    DEPENDENCY_ANALYSIS_FAILED = "dependency_analysis_failed"
+    APPLY_CONFLICT = "apply_conflict"
+    APPLY_FAILED = "apply_failed"
+    CHECKOUT_DIRTY = "checkout_dirty"
+    NOTHING_TO_APPLY = "nothing_to_apply"
+    CYCLE_NOT_ACTIVE = "cycle_not_active"
+    LOCK_BUSY = "lock_busy"
+    AGENT_TIMEOUT = "agent_timeout"
+    AGENT_CRASHED = "agent_crashed"
+    AGENT_PROTOCOL_ERROR = "agent_protocol_error"
+    AGENT_NOT_FOUND = "agent_not_found"
+    STORE_CORRUPT = "store_corrupt"
+    CONFIG_INVALID = "config_invalid"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    WORKSPACE_DIRTY_AFTER_COMMIT = "workspace_dirty_after_commit"
+    WORKSPACE_UNSAFE = "workspace_unsafe"
+    SNAPSHOT_TOO_LARGE = "snapshot_too_large"
+    PROJECT_NOT_FOUND = "project_not_found"
+    NOT_A_DIRECTORY = "not_a_directory"
+    INTERRUPTED = "interrupted"
+    PLAN_INVALID = "plan_invalid"
+    PLAN_QUOTA_EXHAUSTED = "plan_quota_exhausted"
+    POLICY_DENIED = "policy_denied"
+    DEMO_PATH_EXISTS = "demo_path_exists"
+    USAGE = "usage"
+
+
+class AlwaysOnError(Exception):
+    """An expected failure with a stable code and a message a person can act on."""
+
+    def __init__(self, code: ErrorCode | str, message: str, **details: object) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = str(code)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message}

@@ -1,0 +1,1 @@
+"""always-on terminal UI (Textual). Imports core; core never imports this package."""
