@@ -82,8 +82,11 @@ def append_line(path: Path, line: str) -> None:
     """Append one whole line with a single O_APPEND write (never interleaved with another writer's line)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a previous writer died mid-line: start ours on a fresh line
         os.write(fd, data)
     finally:
         os.close(fd)
@@ -99,23 +102,23 @@ def move_aside(path: Path) -> Path:
 def read_model(path: Path, model: type[M]) -> M | None:
     """Read one JSON record; a file that does not parse is moved aside and reported, never defaulted."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
         return model.model_validate_json(raw)
-    except ValidationError as exc:
+    except (ValidationError, ValueError) as exc:
         moved = move_aside(path)
         raise StoreCorruptError(path, moved, _short(exc)) from None
 
 
 def read_model_map(path: Path, model: type[M]) -> dict[str, M]:
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")
         return {key: model.model_validate(value) for key, value in data.items()}

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core import paths
+from core.config import load_config, parse_config
+from core.errors import AlwaysOnError
+
+
+def test_defaults_with_no_file(always_on_home):
+    cfg = load_config()
+    assert not paths.config_file().exists()
+    assert cfg.agent == "tidy" and cfg.language == "en"
+    assert cfg.scheduler.interval_seconds > 0 and cfg.workspace.strategy == "auto"
+    assert str(cfg.workspace.resolved_base()).startswith(str(always_on_home))
+    assert cfg.warnings == []
+
+
+def test_file_lives_under_always_on_home(always_on_home):
+    paths.config_file().parent.mkdir(parents=True)
+    paths.config_file().write_text('language = "zh-CN"\n[scheduler]\ninterval_seconds = 60\n')
+    cfg = load_config()
+    assert cfg.language == "zh-CN" and cfg.scheduler.interval_seconds == 60
+
+
+def test_unknown_keys_warn_and_are_named():
+    cfg = parse_config({"langauge": "en", "scheduler": {"intervall": 3}}, source="c.toml")
+    assert any("`langauge`" in w for w in cfg.warnings)
+    assert any("`scheduler.intervall`" in w for w in cfg.warnings)
+
+
+@pytest.mark.parametrize(
+    "data,key",
+    [
+        ({"scheduler": {"interval_seconds": "soon"}}, "scheduler.interval_seconds"),
+        ({"language": "fr"}, "language"),
+        ({"workspace": {"strategy": "copy"}}, "workspace.strategy"),
+        ({"scheduler": {"daily_budget": -1}}, "scheduler.daily_budget"),
+        ({"agents": {"x": {"command": 5}}}, "agents.x.command"),
+    ],
+)
+def test_bad_value_error_names_the_key(data, key):
+    with pytest.raises(AlwaysOnError) as err:
+        parse_config(data)
+    assert err.value.code == "config_invalid"
+    assert f"`{key}" in err.value.message
+
+
+def test_per_project_override(tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    cfg = parse_config({"agent": "tidy", "scheduler": {"cooldown_seconds": 100},
+                        "projects": {str(project): {"agent": "claude", "scheduler": {"cooldown_seconds": 5}}}})
+    eff = cfg.for_project(project)
+    assert eff.agent == "claude" and eff.scheduler.cooldown_seconds == 5
+    assert eff.scheduler.interval_seconds == cfg.scheduler.interval_seconds
+    other = cfg.for_project(tmp_path)
+    assert other.agent == "tidy" and other.scheduler.cooldown_seconds == 100
+
+
+def test_bad_project_override_names_the_project_key(tmp_path):
+    with pytest.raises(AlwaysOnError, match="projects.*scheduler.interval_seconds"):
+        parse_config({"projects": {str(tmp_path): {"scheduler": {"interval_seconds": "x"}}}})
+
+
+def test_invalid_toml_is_reported(always_on_home):
+    paths.config_file().parent.mkdir(parents=True)
+    paths.config_file().write_text("language = \n")
+    with pytest.raises(AlwaysOnError, match="not valid TOML"):
+        load_config()
+
+
+def test_agents_table_and_presets():
+    cfg = parse_config({"agents": {"local": {"command": "my-agent --acp", "env": {"A": "1"}},
+                                    "llama": {"command": [], "kind": "openai", "base_url": "http://127.0.0.1:8080/v1",
+                                              "model": "qwen"}}})
+    assert cfg.agent_spec("local").command == ["my-agent", "--acp"]
+    llama = cfg.agent_spec("llama")
+    assert llama.env["ALWAYS_ON_OPENAI_BASE_URL"] == "http://127.0.0.1:8080/v1"
+    assert cfg.agent_spec("gemini").command == ["gemini", "--experimental-acp"]
+    assert cfg.agent_spec("tidy").command[-1] == "tidy"
+    with pytest.raises(AlwaysOnError, match="unknown agent 'nope'"):
+        cfg.agent_spec("nope")
