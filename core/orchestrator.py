@@ -293,10 +293,7 @@ class Orchestrator:
         outbox = self._outbox(run.run_id, Phase.DISCOVERY)
         digest = build_digest(self.project)
         digest_file = outbox / "digest.json"
-        digest_file.write_text(json.dumps({"sessions": [
-            {"alias": s.alias, "source": s.source, "prompts": s.prompts, "transcript": digest.transcript(s.alias)}
-            for s in digest.sessions
-        ]}))
+        digest_file.write_text(json.dumps(digest.tool_payload(), default=str))
         active = self.store.active_cycle()
         ctx = PromptContext(
             language=self.settings.language, phase=Phase.DISCOVERY, run_id=run.run_id,
