@@ -343,8 +343,7 @@ class Orchestrator:
         active = self.store.active_cycle()
         existing = None
         if active and active.status == CycleStatus.ACTIVE:
-            existing = WorkspaceInfo(strategy=active.strategy, path=Path(active.workspace_path),
-                                     branch=active.branch, base_commit=active.base_commit)
+            existing = self._ws(active)
             cycle_id = active.id
         else:
             cycle_id = new_id("cycle")
@@ -384,6 +383,7 @@ class Orchestrator:
         run.cycle_id = cycle.id
         run.timings["workspace"] = time.perf_counter() - t
         ws = self._ws(cycle)
+        ws_path = Path(ws.path)
         self.emit(PhaseEventType.WORKSPACE_READY, run, phase=Phase.WORKSPACE, message=str(ws.path),
                   data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes})
 
@@ -413,12 +413,12 @@ class Orchestrator:
         limits = self.settings.limits.phase_limits()
         ctx = PromptContext(
             language=self.settings.language, phase=Phase.EXECUTION, run_id=run.run_id,
-            project_root=str(self.project), workspace=str(ws.path), plan=plan, plan_markdown=plan_md,
+            project_root=str(self.project), workspace=ws.path, plan=plan, plan_markdown=plan_md,
             tools=phase_tools(Phase.EXECUTION), timeout_seconds=limits.timeout_seconds,
             max_tool_calls=limits.max_tool_calls,
         )
         result = await gateway.run_phase(
-            run_id=run.run_id, phase=Phase.EXECUTION, cwd=ws.path, policy=Policy(ws.path, writable=True),
+            run_id=run.run_id, phase=Phase.EXECUTION, cwd=ws_path, policy=Policy(ws_path, writable=True),
             prompt=build_prompt(ctx), mcp_servers=[], limits=limits,
         )
         run.timings["execution"] = time.perf_counter() - t
@@ -426,7 +426,8 @@ class Orchestrator:
         commit_error: AlwaysOnError | None = None
         commit = None
         try:
-            commit = commit_plan(ws, plan_id=plan_id, run_id=run.run_id, title=plan.content.title)
+            commit = commit_plan(ws, plan_id=plan_id, run_id=run.run_id, title=plan.content.title,
+                                 before_head=before)
         except AlwaysOnError as exc:
             commit_error = exc
         run.timings["commit"] = time.perf_counter() - t
@@ -445,7 +446,7 @@ class Orchestrator:
             failure = (commit_error.code, commit_error.message)
         elif commit is None or not commit.commit_shas:
             failure = (ErrorCode.EXECUTION_FAILED, "the agent finished without changing any file")
-        files = diff_files(ws.path, before, after) if before != after else []
+        files = diff_files(ws_path, before, after) if before != after else []
         if failure:
             code, message = failure
             run.fail(ErrorCode.EXECUTION_FAILED, message)
@@ -466,7 +467,7 @@ class Orchestrator:
         ctx = ctx.model_copy(update={"phase": Phase.REPORT, "tools": phase_tools(Phase.REPORT),
                                      "files_changed": files})
         report_result = await gateway.run_phase(
-            run_id=run.run_id, phase=Phase.REPORT, cwd=ws.path, policy=Policy(ws.path, writable=False),
+            run_id=run.run_id, phase=Phase.REPORT, cwd=ws_path, policy=Policy(ws_path, writable=False),
             prompt=build_prompt(ctx),
             mcp_servers=[mcp_server_spec(phase=Phase.REPORT, run_id=run.run_id, outbox=outbox, digest=None)],
             limits=limits,
@@ -535,8 +536,8 @@ class Orchestrator:
     def _ws(cycle: CycleRecord):
         from core.workspace import WorkspaceInfo
 
-        return WorkspaceInfo(strategy=cycle.strategy, path=Path(cycle.workspace_path), branch=cycle.branch,
-                             base_commit=cycle.base_commit)
+        return WorkspaceInfo(strategy=cycle.strategy, path=cycle.workspace_path, branch=cycle.branch,
+                             base_commit=cycle.base_commit, cycle_id=cycle.id)
 
     def _analyze_dependencies(self, cycle_id: str) -> None:
         from core.workspace import PlanCommits, analyze_dependencies

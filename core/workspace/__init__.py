@@ -1,0 +1,35 @@
+"""The workspace layer (DESIGN §2): isolated workspaces, per-plan commits, diffs, dependency analysis, apply
+and archive. Everything here is deterministic git work; no agent is involved."""
+
+from core.workspace.apply import ApplyResult, PlanApplyInfo, apply_plans
+from core.workspace.archive import prune_stale_worktrees, remove_workspace
+from core.workspace.commits import CommitResult, commit_plan, head_of
+from core.workspace.dependencies import DependencyResult, PlanCommits, analyze_dependencies
+from core.workspace.diff import diff_files, diff_text, plan_range
+from core.workspace.providers import (
+    DEFAULT_SNAPSHOT_IGNORE,
+    DEFAULT_SNAPSHOT_MAX_BYTES,
+    WorkspaceInfo,
+    prepare_workspace,
+)
+
+__all__ = [
+    "DEFAULT_SNAPSHOT_IGNORE",
+    "DEFAULT_SNAPSHOT_MAX_BYTES",
+    "ApplyResult",
+    "CommitResult",
+    "DependencyResult",
+    "PlanApplyInfo",
+    "PlanCommits",
+    "WorkspaceInfo",
+    "analyze_dependencies",
+    "apply_plans",
+    "commit_plan",
+    "diff_files",
+    "diff_text",
+    "head_of",
+    "plan_range",
+    "prepare_workspace",
+    "prune_stale_worktrees",
+    "remove_workspace",
+]
