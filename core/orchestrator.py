@@ -337,7 +337,7 @@ class Orchestrator:
 
     # --- workspace + execution + report -----------------------------------------------------------------
 
-    def _workspace_for(self, run: _RunContext) -> CycleRecord:
+    def _workspace_for(self, run: _RunContext):
         from core.workspace import WorkspaceInfo, prepare_workspace
 
         active = self.store.active_cycle()
@@ -362,8 +362,7 @@ class Orchestrator:
                                 workspace_path=str(ws.path), branch=ws.branch, base_commit=ws.base_commit)
             self.store.save_cycle(cycle)
             self.store.update_state(lambda st: setattr(st, "active_cycle_id", cycle.id))
-        run.timings["workspace_notes"] = float(len(ws.notes))
-        return cycle
+        return cycle, ws
 
     async def _execute_plan(self, run: _RunContext, gateway, plan_id: str) -> None:
         from core.agents.mcp_server import mcp_server_spec, phase_tools
@@ -374,7 +373,7 @@ class Orchestrator:
         self.emit(PhaseEventType.WORKSPACE_STARTED, run, phase=Phase.WORKSPACE)
         t = time.perf_counter()
         try:
-            cycle = self._workspace_for(run)
+            cycle, ws = self._workspace_for(run)
         except AlwaysOnError as exc:
             run.fail(ErrorCode.WORKSPACE_PREPARE_FAILED, f"workspace could not be prepared: {exc.message}")
             self._fail_plan(plan_id, ErrorCode.WORKSPACE_PREPARE_FAILED, exc.message)
@@ -382,7 +381,6 @@ class Orchestrator:
             return
         run.cycle_id = cycle.id
         run.timings["workspace"] = time.perf_counter() - t
-        ws = self._ws(cycle)
         ws_path = Path(ws.path)
         self.emit(PhaseEventType.WORKSPACE_READY, run, phase=Phase.WORKSPACE, message=str(ws.path),
                   data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes})
