@@ -56,21 +56,35 @@ def resolve_agent(name: str, configured: dict[str, AgentConfig]) -> AgentSpec:
     if name in PRESETS:
         return AgentSpec(name=name, command=list(PRESETS[name]))
     known = sorted(set(configured) | set(BUILTIN) | set(PRESETS))
-    raise AlwaysOnError(ErrorCode.AGENT_NOT_FOUND, f"unknown agent '{name}'; known agents: {', '.join(known)}")
+    raise AlwaysOnError(
+        ErrorCode.AGENT_NOT_FOUND, f"unknown agent '{name}'; known agents: {', '.join(known)}"
+    )
 
 
 def list_agents(configured: dict[str, AgentConfig]) -> list[AgentListing]:
     out: list[AgentListing] = []
     for name, cfg in configured.items():
         spec = _configured_spec(name, cfg)
-        out.append(AgentListing(name=name, source="configured", command=spec.command,
-                                installed=shutil.which(spec.command[0]) is not None))
+        out.append(
+            AgentListing(
+                name=name,
+                source="configured",
+                command=spec.command,
+                installed=shutil.which(spec.command[0]) is not None,
+            )
+        )
     for name in BUILTIN:
         if name not in configured:
-            out.append(AgentListing(name=name, source="builtin", command=AgentSpec.builtin(name).command,
-                                    installed=True))
+            out.append(
+                AgentListing(
+                    name=name, source="builtin", command=AgentSpec.builtin(name).command, installed=True
+                )
+            )
     for name, argv in PRESETS.items():
         if name not in configured:
-            out.append(AgentListing(name=name, source="preset", command=argv,
-                                    installed=shutil.which(argv[0]) is not None))
+            out.append(
+                AgentListing(
+                    name=name, source="preset", command=argv, installed=shutil.which(argv[0]) is not None
+                )
+            )
     return out
