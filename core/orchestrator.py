@@ -229,7 +229,7 @@ class Orchestrator:
             self.running = None
             raise
         except Exception as exc:  # the runtime never goes down with a run: record and report
-            log.exception("run %s crashed", run.run_id)
+            log.debug("run %s crashed", run.run_id, exc_info=True)  # -v shows the traceback; users get one line
             code = exc.code if isinstance(exc, AlwaysOnError) else "internal_error"
             msg = exc.message if isinstance(exc, AlwaysOnError) else f"{type(exc).__name__}: {exc}"
             run.fail(code, msg)

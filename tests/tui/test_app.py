@@ -1,0 +1,355 @@
+"""Behaviour of the app driven by keys (App.run_test + pilot) on a store seeded with real records."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+
+from conftest import SIZE, make_app
+from helpers import tree_hashes
+from seed import NOW, pid, rid
+
+from core.records import (
+    AgentEvent,
+    AgentEventKind,
+    Phase,
+    PhaseEvent,
+    PhaseEventType,
+    PlanStatus,
+)
+from core.storage import Store
+from tui.app import main
+from tui.screens.backlog import BacklogScreen
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.dialogs import ConfirmDialog, MessageDialog
+from tui.screens.document import PlanScreen, RunScreen
+from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.review import ReviewScreen
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0, step: float = 0.05) -> None:
+    """Let the app run until condition() holds (bounded: the timeout is only a safety net)."""
+    for _ in range(int(timeout / step)):
+        if condition():
+            return
+        await pilot.pause(step)
+    assert condition(), "condition not reached in time"
+
+
+def notes(app) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+async def test_number_keys_and_tabs_switch_screens(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, DashboardScreen)
+        for key, kind in (("2", BacklogScreen), ("3", HistoryScreen), ("4", ReviewScreen), ("1", DashboardScreen)):
+            await pilot.press(key)
+            assert isinstance(app.screen, kind)
+        await pilot.click("#nav-history")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        assert app.screen.query_one("NavTabs").active == "nav-history"
+        await pilot.press("1")
+        assert app.screen.query_one("NavTabs").active == "nav-dashboard"  # the click did not stick elsewhere
+
+
+async def test_backlog_filters_by_status_with_key_and_select(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        screen = app.screen
+        table = screen.table
+        assert table.row_count == 8
+        await pilot.press("s")  # all → open
+        await pilot.pause()
+        assert screen.filter == "open" and table.row_count == 6
+        await pilot.press("s")  # → ready
+        await pilot.pause()
+        assert table.row_count == 1 and str(table.get_row_at(0)[1]) == "Add type hints to the config loader"
+        screen.set_filter("failed")
+        await pilot.pause()
+        assert table.row_count == 1 and str(table.get_row_at(0)[0]) == "failed"
+        assert "1 of 8" in str(screen.query_one("#count").render())
+
+
+async def test_enter_opens_the_plan_and_escape_returns(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.screen.set_filter("failed")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        assert app.screen.plan_id == pid(4)
+        assert "execution_failed" in app.screen.markdown and "## Verification" in app.screen.markdown
+        await pilot.press("escape")
+        assert isinstance(app.screen, BacklogScreen)
+
+
+async def test_rerun_is_refused_for_a_completed_plan(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.screen.set_filter("completed")
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        assert any("Cannot rerun" in n for n in notes(app))
+        assert not app.firing
+
+
+async def test_archive_asks_first_and_archives_on_yes(seeded):
+    app = make_app(seeded)
+    store = Store().project(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.screen.set_filter("ready")
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        await pilot.pause()
+        assert store.get_plan(pid(5)).status == PlanStatus.READY
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: store.get_plan(pid(5)).status == PlanStatus.ARCHIVED)
+        await wait_for(pilot, lambda: app.screen.table.row_count == 0)  # the 'ready' filter is empty now
+
+
+async def test_archive_is_refused_for_an_applied_plan(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.screen.set_filter("applied")
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, BacklogScreen)
+        assert any("Cannot archive" in n for n in notes(app))
+
+
+async def test_pause_key_toggles_the_scheduler_state(seeded):
+    app = make_app(seeded)
+    store = Store().project(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        assert store.read_state().paused
+        assert "paused" in str(app.screen.query_one("#status").render())
+        await pilot.press("p")
+        await pilot.pause()
+        assert not store.read_state().paused
+
+
+async def test_history_opens_report_or_failure_and_replays_a_log(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.press("enter")  # newest first: the failed rerun
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        assert "## Why it failed" in app.screen.markdown and "execution_failed" in app.screen.markdown
+        await pilot.press("escape")
+        history = app.screen
+        history.table.move_cursor(row=history.table.get_row_index(rid(1)))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Report: Remove unused imports" in app.screen.markdown
+        await pilot.press("escape")
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        await wait_for(pilot, lambda: app.current_run.outcome is not None)
+        assert app.current_run.run_id == rid(1) and app.current_run.replay
+        text = "\n".join(strip.text for strip in app.screen.stream.log_widget.lines)
+        assert "DENIED" in text and "Removed the two unused imports; ruff is clean now." in text
+        assert not app._notifications or all("Fire" not in n for n in notes(app))  # a replay does not notify
+
+
+async def test_review_explains_an_invalid_selection_and_changes_nothing(seeded):
+    app = make_app(seeded)
+    store = Store().project(seeded)
+    before = tree_hashes(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        assert screen.selection == [pid(1), pid(2), pid(3)]  # default: the completed plans
+        assert screen.problems == []
+        await pilot.press("space")  # unselect #1, which #2 depends on
+        await pilot.pause()
+        assert screen.selection == [pid(2), pid(3)]
+        assert any("depends on unselected" in p for p in screen.problems)
+        info = str(screen.query_one("#selection-info").render())
+        assert "cannot apply" in info and "#2 depends on unselected plan(s) #1" in info
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog))
+        assert any("#1" in item for item in app.screen.items)
+        await pilot.press("escape")
+    assert store.get_cycle(screen.cycle.id).status == "active"
+    assert store.get_plan(pid(1)).status == PlanStatus.COMPLETED
+    assert tree_hashes(seeded) == before
+
+
+async def test_review_confirm_lists_files_and_cancel_changes_nothing(seeded):
+    app = make_app(seeded)
+    before = tree_hashes(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: len(app.screen.files) == 3)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert [item.split()[0] for item in app.screen.items] == ["src/app.py", "src/util.py", "src/cli.py"]
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+    assert tree_hashes(seeded) == before
+
+
+async def test_review_shows_the_highlighted_files_diff(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.files) == 3)
+        await pilot.press("tab")  # focus the file list
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.query_one("#diff").border_title == "src/util.py")
+        body = screen.query_one("#diff").text
+        assert "-from os import path, sep" in body and "+from os import path" in body
+
+
+async def test_help_and_palette(seeded):
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        described = dict(app.screen.rows)
+        assert described["f"] == "Fire now" and described["p"] == "Pause/resume" and described["1"] == "Dashboard"
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go to history")
+        await wait_for(pilot, lambda: any(w.option_count == 1 and w.highlighted == 0
+                                          for w in app.screen.query("CommandList")))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+
+
+async def test_a_plan_written_by_another_process_appears(seeded):
+    app = make_app(seeded, watch=True)
+    ps = Store().project(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        assert app.screen.table.row_count == 8
+        probe = ps.dir / "probe"
+        for i in range(100):  # the watcher is live once it reports a change
+            probe.write_text(str(i))
+            await pilot.pause(0.1)
+            if app.store_changes:
+                break
+        assert app.store_changes
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from pathlib import Path\n"
+            "from core.storage import Store\n"
+            "from core.records import PlanRecord, PlanContent\n"
+            "ps = Store().project(Path(sys.argv[2]))\n"
+            "c = PlanContent(title='Written by the daemon', summary='s', rationale='r', dedupe_key='daemon:one',\n"
+            "                proposed_change='p', steps=['a'], verification=['true'])\n"
+            "ps.save_plan(PlanRecord(id='plan-from-daemon', project_id=ps.project_id, content=c))\n"
+        )
+        root = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, root, str(seeded))
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        await wait_for(pilot, lambda: app.screen.table.row_count == 9)
+        titles = [str(app.screen.table.get_row_at(i)[1]) for i in range(9)]
+        assert "Written by the daemon" in titles
+
+
+async def test_a_run_of_another_process_is_followed_live(seeded):
+    app = make_app(seeded, watch=True)
+    ps = Store().project(seeded)
+    run_id = "run-daemon-1"
+    async with app.run_test(size=SIZE) as pilot:
+        probe = ps.dir / "probe"
+        for i in range(100):
+            probe.write_text(str(i))
+            await pilot.pause(0.1)
+            if app.store_changes:
+                break
+
+        def daemon() -> None:
+            ps.append_event(PhaseEvent(ts=NOW, project_id=ps.project_id, run_id=run_id,
+                                       type=PhaseEventType.DISCOVERY_STARTED, phase=Phase.DISCOVERY))
+            for word in ["Looking ", "at ", "the ", "project\n"]:
+                ps.append_agent_event(AgentEvent(ts=NOW, run_id=run_id, phase=Phase.DISCOVERY,
+                                                 kind=AgentEventKind.MESSAGE, text=word))
+
+        thread = threading.Thread(target=daemon)
+        thread.start()
+        thread.join()
+        await wait_for(pilot, lambda: app.current_run.run_id == run_id)
+        stream = app.screen.stream
+        await wait_for(pilot, lambda: any("Looking at the project" in s.text for s in stream.log_widget.lines))
+        assert app.current_run.running and not app.current_run.replay
+
+
+async def test_stream_is_bounded_and_shows_the_open_line(project):
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        stream = app.screen.stream
+        for i in range(12_000):
+            app.feed_event(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE,
+                                      text=f"line {i}\n"))
+        app.feed_event(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE,
+                                  text="still typing"))
+        await wait_for(pilot, lambda: not app._inbox)
+        await pilot.pause()
+        assert stream.line_count <= stream.max_lines
+        assert stream.log_widget.lines[-1].text.strip() == "line 11999"
+        assert "still typing" in str(stream.query_one("#pending").text)
+
+
+def test_main_refuses_a_missing_project(tmp_path, capsys):
+    assert main(["--project", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+async def test_text_with_brackets_is_shown_verbatim_not_as_markup(seeded):
+    from core.errors import AlwaysOnError, ErrorCode
+
+    ps = Store().project(seeded)
+    ps.update_plan(pid(5), lambda p: setattr(p.content, "title", "Fix [tool.ruff] select = [\"E\"]"))
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.screen.set_filter("ready")
+        await pilot.pause()
+        assert str(app.screen.table.get_row_at(0)[1]) == 'Fix [tool.ruff] select = ["E"]'
+        app.notify("input_value=PosixPath('/tmp/x')] [/bold]", title="odd")
+        await pilot.press("4")
+        message = "2 validation errors [type=string_type, input_value=PosixPath('/tmp/w'), input_type=PosixPath]"
+        app.screen.show_apply_failure(AlwaysOnError(ErrorCode.APPLY_FAILED, message, files=["a[1].py"]))
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog))
+        await pilot.pause()
+        assert message in str(app.screen.query_one("#dialog-message").render())
+
+
+async def test_ctrl_t_opens_the_theme_picker_and_a_theme_applies(project):
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
+        await pilot.press("escape")
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert app.current_theme.name == "textual-light" and not app.current_theme.dark

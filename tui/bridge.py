@@ -1,0 +1,289 @@
+"""The one place the TUI touches core: reads from the project store, actions through the orchestrator/scheduler.
+
+Everything the screens need from core goes through ``Bridge`` so that a change in core's API is fixed here only.
+Store reads never raise into the UI: a corrupt record is moved aside by the store, and its message is kept in
+``problems`` for the app to show once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.config import Config, ProjectSettings, load_config
+from core.errors import AlwaysOnError, ErrorCode
+from core.records import (
+    APPLYABLE,
+    AgentEvent,
+    CycleRecord,
+    CycleStatus,
+    FileChange,
+    PhaseEvent,
+    PlanRecord,
+    ProjectState,
+    ReportMetadata,
+    RunHistoryEntry,
+)
+from core.storage import ProjectStore, Store, StoreCorruptError
+
+Listener = Callable[[PhaseEvent | AgentEvent], None]
+
+
+class GateView(BaseModel):
+    """What the dashboard shows about the scheduler for this project (core.scheduler.GateStatus, or the state)."""
+
+    enabled: bool = True
+    paused: bool = False
+    dormant_since: datetime | None = None
+    blocked_by: str | None = None
+    detail: str | None = None
+    next_tick_at: datetime | None = None
+    disabled_reason: str | None = None
+    scheduler_running: bool = False
+
+
+def display_path(path: Path) -> str:
+    """The project path with the home folder shortened to ``~`` (what a person reads, and stable in snapshots)."""
+    with contextlib.suppress(ValueError, RuntimeError):
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    return str(path)
+
+
+class Bridge:
+    def __init__(
+        self,
+        project: Path | str,
+        *,
+        store: Store | None = None,
+        config: Config | None = None,
+        agent: str | None = None,
+        agent_cmd: str | None = None,
+    ) -> None:
+        self.project = Path(project).expanduser().resolve()
+        self.store = store or Store()
+        self.pstore: ProjectStore = self.store.project(self.project)
+        self.problems: list[str] = []
+        self.config = config if config is not None else self._load_config()
+        self.agent = agent
+        self.agent_cmd = agent_cmd
+        self._listeners: list[Listener] = []
+        self._orchestrator: Any = None
+        self._scheduler: Any = None
+        self.scheduler_running = False
+
+    def _load_config(self) -> Config:
+        try:
+            return load_config()
+        except AlwaysOnError as exc:
+            self.problems.append(exc.message)
+            return Config()
+
+    # --- identity ----------------------------------------------------------------------------------------
+
+    @property
+    def display_path(self) -> str:
+        return display_path(self.project)
+
+    @property
+    def settings(self) -> ProjectSettings:
+        try:
+            return self.config.for_project(self.project)
+        except AlwaysOnError:
+            return ProjectSettings()
+
+    @property
+    def agent_name(self) -> str:
+        return self.agent or ("custom command" if self.agent_cmd else self.settings.agent)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.pstore.dir
+
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+        if self._orchestrator is not None:
+            self._orchestrator.add_listener(fn)
+
+    def take_problems(self) -> list[str]:
+        out, self.problems = self.problems, []
+        return out
+
+    # --- reads -------------------------------------------------------------------------------------------
+
+    def _read(self, fn: Callable[[], Any], default: Any) -> Any:
+        try:
+            return fn()
+        except StoreCorruptError as exc:
+            self.problems.append(exc.message)
+            return default
+
+    def state(self) -> ProjectState:
+        return self._read(self.pstore.read_state,
+                          ProjectState(project_id=self.pstore.project_id, path=str(self.project)))
+
+    def plans(self) -> list[PlanRecord]:
+        """Newest first."""
+        plans = self._read(self.pstore.plans, {})
+        return sorted(plans.values(), key=lambda p: (p.created_at, p.id), reverse=True)
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        return self._read(self.pstore.plans, {}).get(plan_id)
+
+    def plan_markdown(self, plan_id: str) -> str | None:
+        return self.pstore.read_plan_markdown(plan_id)
+
+    def cycles(self) -> list[CycleRecord]:
+        cycles = self._read(self.pstore.cycles, {})
+        return sorted(cycles.values(), key=lambda c: (c.created_at, c.id), reverse=True)
+
+    def active_cycle(self) -> CycleRecord | None:
+        cycle_id = self.state().active_cycle_id
+        if not cycle_id:
+            return None
+        cycle = self._read(self.pstore.cycles, {}).get(cycle_id)
+        return cycle if cycle is not None and cycle.status in (CycleStatus.ACTIVE, CycleStatus.APPLYING) else None
+
+    def history(self) -> list[RunHistoryEntry]:
+        """Newest first."""
+        return sorted(self.pstore.history(), key=lambda h: (h.started_at, h.run_id), reverse=True)
+
+    def run_entry(self, run_id: str) -> RunHistoryEntry | None:
+        return next((h for h in self.pstore.history() if h.run_id == run_id), None)
+
+    def events(self) -> list[PhaseEvent]:
+        return self.pstore.events()
+
+    def run_events(self, run_id: str) -> list[PhaseEvent]:
+        return [e for e in self.pstore.events() if e.run_id == run_id]
+
+    def agent_events(self, run_id: str) -> list[AgentEvent]:
+        return self.pstore.agent_events(run_id)
+
+    def report(self, run_id: str) -> tuple[ReportMetadata | None, str | None]:
+        return self._read(lambda: self.pstore.read_report(run_id), (None, None))
+
+    def default_selection(self, cycle: CycleRecord) -> list[str]:
+        plans = self._read(self.pstore.plans, {})
+        return [s.plan_id for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE]
+
+    # --- scheduler ----------------------------------------------------------------------------------------
+
+    def scheduler(self) -> Any | None:
+        """core.scheduler.Scheduler for this project, or None while that module is not available."""
+        if self._scheduler is None:
+            try:
+                from core.scheduler import Scheduler
+            except ImportError:
+                return None
+            self._scheduler = Scheduler(self.store, self.config, projects=[self.project],
+                                        listeners=list(self._listeners), agent=self.agent,
+                                        agent_cmd=self.agent_cmd)
+        return self._scheduler
+
+    def gate(self, now: datetime | None = None) -> GateView:
+        """Gate status; ``now`` (an injected clock) evaluates the gates at that time instead of the real one."""
+        state = self.state()
+        view = GateView(
+            enabled=state.enabled, paused=state.paused, dormant_since=state.dormant_since,
+            blocked_by=state.blocked_by, next_tick_at=state.next_tick_at, disabled_reason=state.disabled_reason,
+            scheduler_running=self.scheduler_running,
+        )
+        sched = self.scheduler()
+        if sched is None:
+            return view
+        try:
+            if now is None:
+                status = sched.gate_status(self.project)
+            else:
+                from core.scheduler import evaluate_gates
+
+                task = sched.running.get(self.project)
+                status = evaluate_gates(self.pstore, self.settings, busy=task is not None and not task.done(),
+                                        now=now)
+        except StoreCorruptError as exc:
+            self.problems.append(exc.message)
+            return view
+        except AlwaysOnError as exc:
+            self.problems.append(exc.message)
+            return view
+        return GateView(
+            enabled=status.enabled, paused=status.paused, dormant_since=status.dormant_since,
+            blocked_by=status.blocked_by, detail=status.detail, next_tick_at=status.next_tick_at,
+            disabled_reason=status.disabled_reason, scheduler_running=self.scheduler_running,
+        )
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume scheduled fires; resuming also re-enables a project disabled after failures."""
+        if not paused:
+            def reenable(st: ProjectState) -> None:
+                if st.disabled_reason:
+                    st.disabled_reason = None
+                    st.consecutive_failures = 0
+
+            self.pstore.update_state(reenable)
+        sched = self.scheduler()
+        if sched is not None:
+            sched.set_paused(self.project, paused)
+        else:
+            self.pstore.update_state(lambda st: setattr(st, "paused", paused))
+
+    async def run_scheduler(self) -> None:
+        sched = self.scheduler()
+        if sched is None:
+            raise AlwaysOnError(ErrorCode.USAGE, "the scheduler is not available in this build")
+        self.scheduler_running = True
+        try:
+            await sched.run()
+        finally:
+            self.scheduler_running = False
+
+    # --- orchestrator ------------------------------------------------------------------------------------
+
+    def orchestrator(self) -> Any:
+        if self._orchestrator is None:
+            sched = self.scheduler()
+            if sched is not None:  # one orchestrator per project, shared with the in-app scheduler
+                self._orchestrator = sched.orchestrator(self.project)
+                return self._orchestrator
+            from core.orchestrator import Orchestrator
+
+            self._orchestrator = Orchestrator(
+                self.project, store=self.store, config=self.config, agent=self.agent, agent_cmd=self.agent_cmd,
+                listeners=list(self._listeners),
+            )
+        return self._orchestrator
+
+    async def fire(self) -> Any:
+        return await self.orchestrator().fire()
+
+    async def rerun(self, plan_id: str) -> Any:
+        return await self.orchestrator().rerun(plan_id)
+
+    def check_selection(self, cycle_id: str, plan_ids: list[str]) -> list[str]:
+        return list(self.orchestrator().check_selection(cycle_id, list(plan_ids)))
+
+    def apply(self, cycle_id: str, plan_ids: list[str]) -> Any:
+        return self.orchestrator().apply(cycle_id, list(plan_ids))
+
+    def archive_cycle(self, cycle_id: str) -> str | None:
+        return self.orchestrator().archive_cycle(cycle_id)
+
+    def archive_plan(self, plan_id: str) -> None:
+        self.orchestrator().archive_plan(plan_id)
+
+    def cycle_files(self, cycle_id: str, plan_ids: list[str] | None = None) -> list[FileChange]:
+        return list(self.orchestrator().cycle_files(cycle_id, list(plan_ids) if plan_ids else None))
+
+    def cycle_diff_text(self, cycle_id: str, file: str | None = None, plan_ids: list[str] | None = None) -> str:
+        return self.orchestrator().cycle_diff_text(cycle_id, file, list(plan_ids) if plan_ids else None)
+
+
+def create_demo(path: Path) -> Path:
+    from core.demo import create_demo_project
+
+    return create_demo_project(path)

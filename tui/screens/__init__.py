@@ -1,0 +1,1 @@
+"""Screens of the always-on TUI: the four main modes plus documents, dialogs and help."""

@@ -1,0 +1,48 @@
+"""What the four main screens share: header, tab bar, footer, and a ``reload`` the app calls on store changes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from tui.widgets.nav import NavTabs
+
+if TYPE_CHECKING:
+    from tui.app import AlwaysOnApp
+
+
+class MainScreen(Screen[None]):
+    MODE = ""
+    TITLE = ""
+
+    @property
+    def ao(self) -> AlwaysOnApp:
+        return cast("AlwaysOnApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield NavTabs(self.MODE)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.title = self.TITLE
+        self.sub_title = self.ao.bridge.display_path
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        try:
+            self.query_one(NavTabs).reset()
+        except NoMatches:
+            return  # not composed yet: on_mount loads it
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read what this screen shows from the store (called on resume and when the store changes)."""

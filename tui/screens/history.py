@@ -1,0 +1,94 @@
+"""History: every run with outcome, times, duration and error; open its report, or replay its agent log."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from core.records import FireOutcome, RunHistoryEntry
+from tui.clock import duration
+from tui.screens.base import MainScreen
+from tui.widgets.table import fit_columns, keep_cursor
+
+OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
+
+
+class HistoryScreen(MainScreen):
+    MODE = "history"
+    TITLE = "History"
+    CSS_PATH = "history.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Report"),
+        Binding("l", "replay", "Replay log"),
+    ]
+    COLUMNS = (("started", "Started", 11), ("kind", "Kind", 5), ("outcome", "Outcome", 8),
+               ("duration", "Took", 7), ("error", "Error", 0), ("run", "Run", 27))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs: list[RunHistoryEntry] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#runs", DataTable)
+
+    def reload(self) -> None:
+        self._runs = self.ao.bridge.history()
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.table
+        clock = self.ao.clock
+        with keep_cursor(table):
+            table.clear(columns=True)
+            widths = fit_columns(self.COLUMNS, self.size.width or 100)
+            for (key, label, _), width in zip(self.COLUMNS, widths, strict=True):
+                table.add_column(label, key=key, width=width)
+            for run in self._runs:
+                error = Text(run.error.code, style="red") if run.error else Text("–", style="dim")
+                table.add_row(
+                    Text(clock.short(run.started_at)),
+                    Text(str(run.kind)),
+                    Text(str(run.outcome), style=OUTCOME_STYLE.get(run.outcome, "")),
+                    Text(duration(run.duration_seconds)),
+                    error,
+                    Text(run.run_id, style="dim"),
+                    key=run.run_id,
+                )
+        self.border_title = f"{len(self._runs)} runs"
+
+    def on_resize(self) -> None:
+        if self._runs:
+            self._fill()
+
+    def highlighted(self) -> RunHistoryEntry | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self._runs if r.run_id == key), None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        run = self.highlighted()
+        if run is not None:
+            self.ao.open_run(run.run_id)
+
+    def action_replay(self) -> None:
+        run = self.highlighted()
+        if run is not None:
+            self.ao.replay_run(run.run_id)
