@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     AGENT_TIMEOUT = "agent_timeout"
     AGENT_CRASHED = "agent_crashed"
     AGENT_PROTOCOL_ERROR = "agent_protocol_error"
+    AGENT_TOOL_LIMIT = "agent_tool_limit"
     AGENT_NOT_FOUND = "agent_not_found"
     STORE_CORRUPT = "store_corrupt"
     CONFIG_INVALID = "config_invalid"

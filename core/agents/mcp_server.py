@@ -1,0 +1,305 @@
+"""The always-on MCP tool server (DESIGN §4): the only channel through which an agent hands results back.
+
+One server process per phase, started by the agent from the spec the gateway passes in `session/new`:
+
+    python -P -m core.agents.mcp_server --phase discovery|report --run-id R --outbox DIR [--digest FILE]
+
+Results are files in the outbox, written atomically *before* the tool returns, so they survive an agent
+that crashes right after the call: `plan.json` (PlanContent JSON, at most one per fire) and `report.md`
+(latest wins). Validation problems come back as tool errors (isError) listing every problem, so the agent
+can correct itself.
+
+The digest file is JSON: ``{"sessions": [{"alias": "chat_1", "source": "claude", "prompts": [...],
+"transcript": "..."}]}``; when "transcript" is absent the prompts are joined instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.agents.spec import McpServerSpec
+from core.errors import ErrorCode
+from core.records import Phase
+
+SERVER_NAME = "always-on"
+PLAN_TOOL = "always_on_discovery_plan"
+REPORT_TOOL = "always_on_report"
+CHAT_TOOL = "always_on_read_chat_history"
+PLAN_FILE = "plan.json"
+REPORT_FILE = "report.md"
+
+_PHASE_TOOLS: dict[str, list[str]] = {
+    Phase.DISCOVERY.value: [PLAN_TOOL, CHAT_TOOL],
+    Phase.REPORT.value: [REPORT_TOOL],
+}
+
+
+def phase_tools(phase: Phase | str) -> list[str]:
+    """Names of the always-on tools the agent gets in this phase (empty for phases without a server)."""
+    return list(_PHASE_TOOLS.get(str(phase), []))
+
+
+# --- tool input schemas (what the agent sees) --------------------------------------------------------------
+
+
+class PlanInput(BaseModel):
+    """Input of `always_on_discovery_plan`: one verifiable improvement."""
+
+    title: str = Field(description="Short imperative title, at most 120 characters.")
+    summary: str = Field(description="One or two sentences, at most 200 characters.")
+    rationale: str = Field(description="Why this is worth doing now; cite the evidence you found.")
+    dedupe_key: str = Field(
+        description="Stable key identifying the problem, e.g. `ruff:F401` or `tests:flaky-io`; plans with "
+        "the same key are duplicates."
+    )
+    context_signals: list[str] = Field(
+        default_factory=list, description="What led you here: files, linter output, chat sessions (`chat_3`)."
+    )
+    proposed_change: str = Field(description="What will change, concretely (files, functions, behaviour).")
+    steps: list[str] = Field(description="Ordered steps to carry the change out, first step first.")
+    verification: list[str] = Field(
+        description="How to check the result; at least one entry must be a command to run, in backticks, "
+        "e.g. `python -m pytest -q` or `ruff check .`."
+    )
+
+
+class ReportInput(BaseModel):
+    """Input of `always_on_report`."""
+
+    content: str = Field(
+        description="The report in markdown with sections: Plan Reference, Steps Performed, Files Changed, "
+        "Command Output, Verification Results, Follow-ups, Notes."
+    )
+
+
+class ChatHistoryInput(BaseModel):
+    """Input of `always_on_read_chat_history`."""
+
+    alias: str = Field(description="The session alias from the chat digest, e.g. `chat_3`.")
+
+
+# --- the spec the gateway hands to the agent ---------------------------------------------------------------
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def python_module_env() -> dict[str, str]:
+    """Env that lets `python -P -m core...` import this package: PYTHONPATH only when it is not installed."""
+    root = _package_root()
+    installed = {Path(p).resolve() for key in ("purelib", "platlib") if (p := sysconfig.get_paths().get(key))}
+    if root in installed:
+        return {}
+    return {"PYTHONPATH": str(root)}
+
+
+def mcp_server_spec(
+    *, phase: Phase | str, run_id: str, outbox: Path, digest: Path | None = None
+) -> McpServerSpec:
+    """The stdio MCP server of one phase. `-P`: a `core/` folder in the agent's cwd cannot shadow ours."""
+    args = [
+        "-P",
+        "-m",
+        "core.agents.mcp_server",
+        "--phase",
+        str(phase),
+        "--run-id",
+        run_id,
+        "--outbox",
+        str(Path(outbox).resolve()),
+    ]
+    if digest is not None:
+        args += ["--digest", str(Path(digest).resolve())]
+    return McpServerSpec(name=SERVER_NAME, command=sys.executable, args=args, env=python_module_env())
+
+
+# --- the tools ----------------------------------------------------------------------------------------------
+
+
+_LIST_FIELDS = ("context_signals", "steps", "verification")
+
+
+def _json_list(value: Any) -> Any:
+    """Some models send arrays as JSON text (`"[\"a\", \"b\"]"`); accept that form too."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(parsed, list):
+            return parsed
+    return value
+
+
+class ToolServer:
+    """The tool implementations, independent of MCP plumbing so that they are easy to reason about."""
+
+    def __init__(self, *, phase: str, run_id: str, outbox: Path, digest: Path | None) -> None:
+        self.phase = phase
+        self.run_id = run_id
+        self.outbox = outbox
+        self.digest = digest
+
+    def submit_plan(self, arguments: dict[str, Any]) -> tuple[bool, str]:
+        from core.contracts.plan import PlanValidationError, validate_plan
+        from core.storage import atomic_write_text
+
+        target = self.outbox / PLAN_FILE
+        if target.exists():
+            return False, (
+                f"{ErrorCode.PLAN_QUOTA_EXHAUSTED}: a plan was already accepted in this run; only one plan "
+                "per run is allowed. Stop here."
+            )
+        arguments = {
+            key: _json_list(value) if key in _LIST_FIELDS else value for key, value in arguments.items()
+        }
+        try:
+            content = validate_plan(arguments)
+        except PlanValidationError as exc:
+            lines = "\n".join(f"- {p}" for p in exc.problems)
+            return (
+                False,
+                f"{ErrorCode.PLAN_INVALID}: the plan was not accepted. Fix every problem and call again:\n"
+                + lines,
+            )
+        atomic_write_text(target, content.model_dump_json(indent=2))
+        return True, (
+            f"Plan accepted: {content.title} (dedupe key `{content.dedupe_key}`). This was the one plan of "
+            "this run; do not propose another. The runtime will execute it later in an isolated workspace."
+        )
+
+    def submit_report(self, content: str) -> tuple[bool, str]:
+        from core.contracts.report import SECTIONS, parse_report
+        from core.storage import atomic_write_text
+
+        if not isinstance(content, str) or not content.strip():
+            return False, "`content` is empty; send the report as markdown."
+        atomic_write_text(self.outbox / REPORT_FILE, content)
+        parsed = parse_report(content)
+        found = [name for name in SECTIONS if name in parsed.sections]
+        lines = [
+            f"Report saved ({len(content)} characters). Sections recognised: {', '.join(found) or 'none'}."
+        ]
+        if parsed.fallbacks:
+            lines.append("Fallbacks applied (send the report again to improve it; the latest one wins):")
+            lines += [f"- {f}" for f in parsed.fallbacks]
+        return True, "\n".join(lines)
+
+    def _sessions(self) -> list[dict[str, Any]]:
+        path = self.digest or (self.outbox / "digest.json")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        sessions = data.get("sessions") if isinstance(data, dict) else None
+        return [s for s in sessions or [] if isinstance(s, dict) and isinstance(s.get("alias"), str)]
+
+    def read_chat(self, alias: str) -> tuple[bool, str]:
+        sessions = self._sessions()
+        wanted = (alias or "").strip()
+        for session in sessions:
+            if session["alias"] == wanted:
+                transcript = session.get("transcript")
+                if isinstance(transcript, str) and transcript.strip():
+                    return True, transcript
+                prompts = [p for p in session.get("prompts") or [] if isinstance(p, str)]
+                header = f"# {wanted}: {session.get('source', 'unknown')} session (user prompts only)"
+                return True, header + "\n\n" + "\n\n".join(f"User: {p}" for p in prompts)
+        known = ", ".join(s["alias"] for s in sessions) or "none (the digest is empty)"
+        return False, f"unknown chat alias '{wanted}'; known aliases: {known}"
+
+
+def build_server(tools: ToolServer):
+    """An MCPServer exposing exactly the tools of the phase."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.tools import Tool
+    from mcp_types import CallToolResult, TextContent
+
+    def result(ok_text: tuple[bool, str]) -> Any:
+        ok, text = ok_text
+        return CallToolResult(content=[TextContent(type="text", text=text)], is_error=not ok)
+
+    # Arguments are accepted loosely (Any) so that validate_plan, not the argument parser, reports every
+    # problem at once in agent-facing words; the published schema is the strict PlanInput.
+    async def always_on_discovery_plan(
+        title: Any = None,
+        summary: Any = None,
+        rationale: Any = None,
+        dedupe_key: Any = None,
+        context_signals: Any = None,
+        proposed_change: Any = None,
+        steps: Any = None,
+        verification: Any = None,
+    ) -> Any:
+        raw = {
+            "title": title,
+            "summary": summary,
+            "rationale": rationale,
+            "dedupe_key": dedupe_key,
+            "context_signals": context_signals,
+            "proposed_change": proposed_change,
+            "steps": steps,
+            "verification": verification,
+        }
+        return result(tools.submit_plan({k: v for k, v in raw.items() if v is not None}))
+
+    async def always_on_report(content: Any = None) -> Any:
+        return result(tools.submit_report(content))
+
+    async def always_on_read_chat_history(alias: Any = None) -> Any:
+        return result(tools.read_chat(str(alias or "")))
+
+    defs = {
+        PLAN_TOOL: (
+            always_on_discovery_plan,
+            PlanInput,
+            (
+                "Propose the one improvement of this run (at most one accepted per run). Invalid input is "
+                "rejected with the list of problems; fix them and call again."
+            ),
+        ),
+        REPORT_TOOL: (
+            always_on_report,
+            ReportInput,
+            "Submit the report of the work done, in markdown with the canonical sections.",
+        ),
+        CHAT_TOOL: (
+            always_on_read_chat_history,
+            ChatHistoryInput,
+            "Read the transcript of one recent coding-agent chat of the user by its digest alias.",
+        ),
+    }
+    built = []
+    for name in phase_tools(tools.phase):
+        fn, schema, description = defs[name]
+        tool = Tool.from_function(fn, name=name, description=description, structured_output=False)
+        tool.parameters = schema.model_json_schema()
+        built.append(tool)
+    return MCPServer(SERVER_NAME, tools=built, log_level="WARNING")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.agents.mcp_server", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--phase", required=True, choices=sorted(_PHASE_TOOLS))
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--outbox", required=True, type=Path)
+    parser.add_argument("--digest", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.outbox.mkdir(parents=True, exist_ok=True)
+    tools = ToolServer(phase=args.phase, run_id=args.run_id, outbox=args.outbox, digest=args.digest)
+    build_server(tools).run("stdio")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
