@@ -39,8 +39,10 @@ def _orchestrator(args, listeners=()):
         raise AlwaysOnError(ErrorCode.PROJECT_NOT_FOUND, f"{project} does not exist")
     if not project.is_dir():
         raise AlwaysOnError(ErrorCode.NOT_A_DIRECTORY, f"{project} is not a directory")
-    return Orchestrator(project, config=config, agent=getattr(args, "agent", None),
+    orch = Orchestrator(project, config=config, agent=getattr(args, "agent", None),
                         agent_cmd=getattr(args, "agent_cmd", None), listeners=list(listeners))
+    args._orchestrator = orch
+    return orch
 
 
 def _progress_printer(stream):
@@ -82,6 +84,7 @@ def cmd_init(args) -> int:
         st.paused = False
         st.disabled_reason = None
         st.consecutive_failures = 0
+        st.dormant_since = None
 
     orch.store.update_state(enable)
     print(f"Registered {orch.project} (project id {orch.store.project_id}); the daemon will work on it.")
@@ -104,16 +107,32 @@ def _fire_output(args, orch, result) -> int:
     return EXIT_FAILED if result.outcome.value == "failed" else 0
 
 
-def cmd_run(args) -> int:
-    orch = _orchestrator(args, [_progress_printer(sys.stderr)])
-    result = _run_async(orch.fire())
+def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None) -> None:
+    """DESIGN §9: with --json the last stdout line is a JSON object even when the run never started."""
+    if getattr(args, "json", False):
+        error = exc.to_dict() if exc else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted"}
+        _print_json({"outcome": "failed", "run_id": None, "plan_id": plan_id, "cycle_id": None, "error": error})
+
+
+def _fire_command(args, start) -> int:
+    try:
+        orch = _orchestrator(args, [_progress_printer(sys.stderr)])
+        result = _run_async(start(orch))
+    except AlwaysOnError as exc:
+        _refused_json(args, exc, plan_id=getattr(args, "plan", None))
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _refused_json(args, None, plan_id=getattr(args, "plan", None))
+        raise
     return _fire_output(args, orch, result)
+
+
+def cmd_run(args) -> int:
+    return _fire_command(args, lambda orch: orch.fire())
 
 
 def cmd_rerun(args) -> int:
-    orch = _orchestrator(args, [_progress_printer(sys.stderr)])
-    result = _run_async(orch.rerun(args.plan))
-    return _fire_output(args, orch, result)
+    return _fire_command(args, lambda orch: orch.rerun(args.plan))
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
@@ -212,6 +231,10 @@ def _cycle_and_plans(orch, args):
 def cmd_diff(args) -> int:
     orch = _orchestrator(args)
     cycle, plan_ids = _cycle_and_plans(orch, args)
+    if not Path(cycle.workspace_path).exists():
+        kept = f"; its unapplied work is on branch {cycle.kept_branch}" if cycle.kept_branch else ""
+        raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE,
+                            f"cycle {cycle.id} is '{cycle.status.value}' and its workspace was removed{kept}")
     files = orch.cycle_files(cycle.id, plan_ids)
     if args.json:
         _print_json([f.model_dump() for f in files])
@@ -226,8 +249,12 @@ def cmd_diff(args) -> int:
 
 
 def cmd_apply(args) -> int:
+    from core.records import CycleStatus
+
     orch = _orchestrator(args)
     cycle, plan_ids = _cycle_and_plans(orch, args)
+    if cycle.status != CycleStatus.ACTIVE:
+        raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status.value}'; nothing to apply")
     selected = plan_ids or orch.default_selection(cycle)
     problems = orch.check_selection(cycle.id, selected) if selected else ["nothing to apply"]
     if problems:
@@ -271,8 +298,18 @@ def cmd_status(args) -> int:
 
     config = load_config()
     store = Store()
-    projects = [store.project(_project(args))] if args.project else store.projects()
-    gates = [evaluate_gates(ps, config.for_project(ps.project_path)) for ps in projects if ps.exists()]
+    warnings: list[str] = []
+    projects = [store.project(_project(args))] if args.project else store.projects(warnings)
+    gates = []
+    for ps in projects:
+        if not ps.exists():
+            continue
+        try:
+            gates.append(evaluate_gates(ps, config.for_project(ps.project_path)))
+        except AlwaysOnError as exc:
+            warnings.append(f"{ps.project_path}: {exc.code}: {exc.message}")
+    for warning in warnings:
+        print(f"always-on: warning: {warning}", file=sys.stderr)
     if args.json:
         _print_json([g.model_dump(mode="json") for g in gates])
         return 0
@@ -416,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_store_warnings(args) -> None:
+    orch = getattr(args, "_orchestrator", None)
+    for warning in getattr(getattr(orch, "store", None), "warnings", []) or []:
+        print(f"always-on: warning: {warning}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -425,7 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        code = args.func(args)
+        _print_store_warnings(args)
+        return code
     except AlwaysOnError as exc:
         print(f"always-on: error: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_FAILED if exc.code in (ErrorCode.APPLY_CONFLICT, ErrorCode.INVALID_SELECTION,

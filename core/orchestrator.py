@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import date
@@ -51,6 +53,12 @@ from core.storage import ProjectStore, Store
 log = logging.getLogger(__name__)
 
 EventListener = Callable[[PhaseEvent | AgentEvent], None]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """First non-empty line of an error text, bounded: records and the CLI show one line, -v shows the rest."""
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 class FireResult(BaseModel):
@@ -150,7 +158,8 @@ class Orchestrator:
         """Repair what a dead process left: plans stuck `executing` become failed/interrupted; stale lock cleared."""
         notes: list[str] = []
         lock = self.store.fire_lock()
-        if lock.busy() is not None:
+        holder = lock.busy()
+        if holder is not None and (holder.pid, holder.host) != (os.getpid(), socket.gethostname()):
             return notes  # a live process is firing: its `executing` plans are real
         stale = lock.clear_stale()
         if stale:
@@ -159,6 +168,10 @@ class Orchestrator:
             if plan.status == PlanStatus.EXECUTING:
                 self._fail_plan(plan.id, ErrorCode.INTERRUPTED, "the process running this plan ended before it finished")
                 notes.append(f"plan {plan.id} was interrupted; marked failed")
+        for cycle in self.store.cycles().values():
+            if cycle.status == CycleStatus.APPLYING:  # apply holds the lock: nobody alive is applying it
+                self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
+                notes.append(f"cycle {cycle.id} was left applying by a process that ended; it is active again")
         return notes
 
     def agent_spec(self, phase: Phase = Phase.EXECUTION) -> AgentSpec:
@@ -231,7 +244,7 @@ class Orchestrator:
         except Exception as exc:  # the runtime never goes down with a run: record and report
             log.debug("run %s crashed", run.run_id, exc_info=True)  # -v shows the traceback; users get one line
             code = exc.code if isinstance(exc, AlwaysOnError) else "internal_error"
-            msg = exc.message if isinstance(exc, AlwaysOnError) else f"{type(exc).__name__}: {exc}"
+            msg = exc.message if isinstance(exc, AlwaysOnError) else one_line(f"{type(exc).__name__}: {exc}")
             run.fail(code, msg)
             self._fail_open_plan(run)
             self.emit(PhaseEventType.RUN_FAILED, run, error=run.error, message=msg)
@@ -269,6 +282,8 @@ class Orchestrator:
                 st.consecutive_failures = 0
             if outcome == FireOutcome.NO_PLAN:
                 st.dormant_since = finished
+            elif run.kind == RunKind.FIRE and outcome == FireOutcome.EXECUTED:
+                st.dormant_since = None  # it found work: whatever made it sleep is over
             st.next_tick_at = None
 
         self.store.update_state(update)
@@ -434,12 +449,17 @@ class Orchestrator:
         def record_commits(c: CycleRecord) -> None:
             s = c.plan_state(plan_id)
             s.after_head = after
-            s.commit_shas = list(commit.commit_shas) if commit else []
+            if commit:
+                s.commit_shas = list(commit.commit_shas)
+            elif commit_error is not None:
+                s.commit_shas = list(commit_error.details.get("commit_shas", []))
+            else:
+                s.commit_shas = []
 
         cycle = self.store.update_cycle(cycle.id, record_commits)
         failure: tuple[str, str] | None = None
         if result.error:
-            failure = (ErrorCode.EXECUTION_FAILED, f"{result.error.code}: {result.error.message}")
+            failure = (result.error.code, f"{result.error.code}: {result.error.message}")
         elif commit_error:
             failure = (commit_error.code, commit_error.message)
         elif commit is None or not commit.commit_shas:
@@ -593,11 +613,25 @@ class Orchestrator:
         return problems
 
     def apply(self, cycle_id: str | None = None, plan_ids: list[str] | None = None) -> ApplyReport:
+        """Apply selected plans to the checkout; holds the fire lock so no fire runs meanwhile."""
+        with self.store.fire_lock().held("apply"):
+            self.recover()
+            return self._apply_locked(self._resolve_cycle(cycle_id), plan_ids)
+
+    def _refuse_while_executing(self, cycle: CycleRecord, what: str) -> None:
+        plans = self.store.plans()
+        running = [s.plan_id for s in cycle.plans if plans.get(s.plan_id) and plans[s.plan_id].status ==
+                   PlanStatus.EXECUTING]
+        if running:
+            raise AlwaysOnError(ErrorCode.LOCK_BUSY, f"plan {', '.join(running)} of cycle {cycle.id} is executing; "
+                                f"{what} refused until it ends")
+
+    def _apply_locked(self, cycle: CycleRecord, plan_ids: list[str] | None) -> ApplyReport:
         from core.workspace import PlanApplyInfo, apply_plans
 
-        cycle = self._resolve_cycle(cycle_id)
         if cycle.status != CycleStatus.ACTIVE:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status}', not active")
+        self._refuse_while_executing(cycle, "apply")
         selected = plan_ids or self.default_selection(cycle)
         if not selected:
             raise AlwaysOnError(ErrorCode.NOTHING_TO_APPLY, f"cycle {cycle.id} has no completed plan to apply")
@@ -662,11 +696,16 @@ class Orchestrator:
         return kept
 
     def archive_cycle(self, cycle_id: str) -> str | None:
-        cycle = self.store.get_cycle(cycle_id)
+        with self.store.fire_lock().held("archive"):
+            self.recover()
+            return self._archive_locked(self.store.get_cycle(cycle_id))
+
+    def _archive_locked(self, cycle: CycleRecord) -> str | None:
         if cycle.status == CycleStatus.APPLYING:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is being applied; archive refused")
         if cycle.status != CycleStatus.ACTIVE:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is already '{cycle.status}'")
+        self._refuse_while_executing(cycle, "archive")
         plans = self.store.plans()
         unapplied = any(s.commit_shas and plans.get(s.plan_id) and plans[s.plan_id].status != PlanStatus.APPLIED
                         for s in cycle.plans)

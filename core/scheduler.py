@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from core.config import Config, ProjectSettings
 from core.errors import AlwaysOnError
 from core.orchestrator import EventListener, FireResult, Orchestrator
-from core.records import OPEN_PLAN_STATUSES, FireOutcome, PhaseEventType, ProjectState, utcnow
+from core.records import OPEN_PLAN_STATUSES, ErrorInfo, FireOutcome, PhaseEvent, PhaseEventType, ProjectState, utcnow
 from core.storage import ProjectStore, Store
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,24 @@ class Scheduler:
         self.running: dict[Path, asyncio.Task] = {}
         self._wake = asyncio.Event()
         self._watchers: dict[Path, asyncio.Task] = {}
+        self._reported: set[tuple[Path | None, str]] = set()
 
     def projects(self) -> list[Path]:
         if self._projects is not None:
             return self._projects
-        return [ps.project_path for ps in self.store.projects() if ps.read_state().enabled]
+        warnings: list[str] = []
+        out = []
+        for ps in self.store.projects(warnings):
+            try:
+                if ps.read_state().enabled:
+                    out.append(ps.project_path)
+            except AlwaysOnError as exc:
+                warnings.append(exc.message)
+        for warning in warnings:
+            if (None, warning) not in self._reported:
+                self._reported.add((None, warning))
+                log.warning("%s", warning)
+        return out
 
     def orchestrator(self, project: Path) -> Orchestrator:
         project = project.resolve()
@@ -150,6 +163,22 @@ class Scheduler:
         task = self.running.get(project)
         return evaluate_gates(self.store.project(project), self.config.for_project(project),
                               busy=task is not None and not task.done())
+
+    def _safe_gate(self, project: Path) -> GateStatus | None:
+        """Gate of one project; a broken store of one project must not stop the others."""
+        try:
+            return self.gate_status(project)
+        except AlwaysOnError as exc:
+            key = (project, exc.code)
+            if key not in self._reported:
+                self._reported.add(key)
+                log.warning("%s: %s: %s (skipping this project until it is fixed)", project, exc.code, exc.message)
+                for fn in self.listeners:
+                    with contextlib.suppress(Exception):
+                        fn(PhaseEvent(project_id=self.store.project(project).project_id,
+                                      type=PhaseEventType.RUN_FAILED, message=exc.message,
+                                      error=ErrorInfo(code=exc.code, message=exc.message)))
+            return None
 
     def set_paused(self, project: Path, paused: bool) -> None:
         self.store.project(project).update_state(lambda st: setattr(st, "paused", paused))
@@ -213,7 +242,11 @@ class Scheduler:
         async for _changes in awatch(project, watch_filter=keep, debounce=settings.dormancy.debounce_ms,
                                      stop_event=stop, recursive=True):
             ps = self.store.project(project)
-            st = ps.read_state()
+            try:
+                st = ps.read_state()
+            except AlwaysOnError as exc:
+                log.warning("%s: %s", project, exc.message)
+                continue
             if st.dormant_since is not None:
                 now = utcnow()
 
@@ -235,6 +268,8 @@ class Scheduler:
         """One tick for every project (the daemon's `--once`)."""
         results = []
         for project in self.projects():
+            if self._safe_gate(project) is None:
+                continue
             result = await self.tick(project)
             if result is not None:
                 results.append(result)
@@ -250,8 +285,8 @@ class Scheduler:
                 for project in projects:
                     if project in self.running:
                         continue
-                    gate = self.gate_status(project)
-                    if gate.blocked_by is None:
+                    gate = self._safe_gate(project)
+                    if gate is not None and gate.blocked_by is None:
                         self.running[project] = asyncio.ensure_future(self._tick_task(project))
                 delay = self._next_delay(projects)
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -276,7 +311,9 @@ class Scheduler:
         now = utcnow()
         delays = [60.0]
         for project in projects:
-            gate = self.gate_status(project)
+            gate = self._safe_gate(project)
+            if gate is None:
+                continue
             if gate.blocked_by in ("interval", "cooldown") or gate.blocked_by is None:
                 st = self.store.project(project).read_state()
                 settings = self.config.for_project(project)

@@ -343,6 +343,10 @@ class ProjectStore:
         state = read_model(self.state_path, ProjectState)
         if state is None:
             state = ProjectState(project_id=self.project_id, path=str(self.project_path))
+            # a state moved aside must not orphan the work cycle: the one active cycle is still the active one
+            active = [c.id for c in self.cycles().values() if c.status in ("active", "applying")]
+            if len(active) == 1:
+                state.active_cycle_id = active[0]
         return state
 
     def write_state(self, state: ProjectState) -> None:
@@ -469,7 +473,8 @@ class Store:
     def project(self, project_path: Path | str) -> ProjectStore:
         return ProjectStore(self.root, Path(project_path).expanduser().resolve())
 
-    def projects(self) -> list[ProjectStore]:
+    def projects(self, warnings: list[str] | None = None) -> list[ProjectStore]:
+        """Registered projects; one whose state does not parse is reported in `warnings`, not hidden."""
         out: list[ProjectStore] = []
         if not self.root.is_dir():
             return out
@@ -479,7 +484,10 @@ class Store:
                 continue
             try:
                 state = ProjectState.model_validate_json(state_file.read_text(encoding="utf-8"))
-            except (ValidationError, OSError):
+            except (ValidationError, OSError, ValueError) as exc:
+                if warnings is not None:
+                    warnings.append(f"{state_file} could not be read ({_short(exc)}); that project is skipped "
+                                    "until it is fixed or moved aside")
                 continue
             out.append(self.project(state.path))
         return out

@@ -106,7 +106,7 @@ async def test_execution_crash_fails_plan_with_fallback_report(harness):
     assert "agent_crashed" in result.error.message
     assert harness.types() == SUCCESS[:5] + ["run_failed"]
     plan = orch.store.get_plan(result.plan_id)
-    assert plan.status == PlanStatus.FAILED and plan.failure.code == "execution_failed"
+    assert plan.status == PlanStatus.FAILED and plan.failure.code == "agent_crashed"
     _meta, report = orch.store.read_report(result.run_id)
     assert "fallback report" in report and "agent_crashed" in report
     assert tree_hashes(harness.project) == before
