@@ -1,7 +1,8 @@
 """Regenerate screenshots/*.svg: every screen of the TUI on a seeded demo store, at a fixed size and frozen clock.
 
-Usage: python scripts/make_screenshots.py [--out screenshots] [--text]
-(--text also prints each screen as plain text, handy to check a layout in a terminal-less environment).
+Usage: PYTHONPATH=. python scripts/make_screenshots.py [--out screenshots] [--text] [--size 80x24]
+(--text also prints each screen as plain text, handy to check a layout in a terminal-less environment;
+--size renders every screen at that size instead of the documented ones, for checking small terminals).
 The store is seeded with the same fixed records as the TUI tests (tests/tui/seed.py), in a temporary folder.
 """
 
@@ -140,12 +141,12 @@ def scenarios(seed, app_factory) -> list[tuple[str, tuple[int, int], bool, Calla
     ]
 
 
-async def shoot(out: Path, text: bool) -> list[Path]:
+async def shoot(out: Path, text: bool, size: tuple[int, int] | None = None) -> list[Path]:
     import seed
     from conftest import make_app
 
     written: list[Path] = []
-    for name, size, seeded, steps in scenarios(seed, make_app):
+    for name, default_size, seeded, steps in scenarios(seed, make_app):
         with tempfile.TemporaryDirectory(prefix="ao-shots-") as tmp:
             base = Path(tmp)
             os.environ["ALWAYS_ON_HOME"] = str(base / "home")
@@ -154,7 +155,7 @@ async def shoot(out: Path, text: bool) -> list[Path]:
             if seeded:
                 seed.seed_full(project)
             app = make_app(project)
-            async with app.run_test(size=size) as pilot:
+            async with app.run_test(size=size or default_size) as pilot:
                 await steps(app, pilot)
                 target = out / f"{name}.svg"
                 target.write_text(app.export_screenshot(title=f"always-on — {name}"), encoding="utf-8")
@@ -168,11 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--text", action="store_true", help="also print every screen as text")
+    parser.add_argument("--size", default=None, help="WxH for every screen, e.g. 80x24 (default: as documented)")
     args = parser.parse_args(argv)
+    size = tuple(int(n) for n in args.size.lower().split("x")) if args.size else None
     args.out.mkdir(parents=True, exist_ok=True)
     old = {k: os.environ.get(k) for k in ("ALWAYS_ON_HOME", "HOME")}
     try:
-        written = asyncio.run(shoot(args.out, args.text))
+        written = asyncio.run(shoot(args.out, args.text, size))  # type: ignore[arg-type]
     finally:
         for key, value in old.items():
             if value is None:

@@ -27,6 +27,7 @@ from textual.screen import Screen
 from core.errors import AlwaysOnError
 from core.records import (
     APPLYABLE,
+    RERUNNABLE,
     AgentEvent,
     PhaseEvent,
     PhaseEventType,
@@ -328,6 +329,14 @@ class AlwaysOnApp(App[None]):
         self._fire(None)
 
     def start_rerun(self, plan_id: str) -> None:
+        plan = self.bridge.plan(plan_id)
+        if plan is None:
+            self.notify(f"Plan {plan_id} is gone.", title="Cannot rerun", severity="warning")
+            return
+        if plan.status not in RERUNNABLE:
+            self.notify(f"Only failed or ready plans can be rerun; this one is {plan.status}.",
+                        title="Cannot rerun", severity="warning")
+            return
         if self.firing:
             self.notify("A fire is already running; rerun it when it ends.", severity="warning")
             return
@@ -434,6 +443,12 @@ class AlwaysOnApp(App[None]):
         screen = self.screen
         if isinstance(screen, ReviewScreen):
             screen.action_archive()
+
+    def get_system_commands(self, screen: Screen):
+        """Textual's own "Keys" panel is replaced by this app's help (the palette lists ours)."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
 
     def get_default_screen(self) -> Screen:  # pragma: no cover - modes always provide the screen
         return DashboardScreen()

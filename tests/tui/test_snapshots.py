@@ -28,9 +28,9 @@ def test_dashboard_empty_project(snap_compare, project):
     assert snap_compare(make_app(project), terminal_size=SIZE)
 
 
-def test_dashboard_live_run_mid_stream(snap_compare, seeded):
-    app = make_app(seeded)
-    ps = Store().project(seeded)
+def live_run(app, project):
+    """Feed a fire that is mid-execution, exactly as the orchestrator's listener would, and let it render."""
+    ps = Store().project(project)
 
     async def feed(pilot):
         run = "run-20250501-115700-live01"
@@ -44,7 +44,12 @@ def test_dashboard_live_run_mid_stream(snap_compare, seeded):
                                          text=chunk))
         await settle(pilot, lambda: not app._inbox)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=feed)
+    return feed
+
+
+def test_dashboard_live_run_mid_stream(snap_compare, seeded):
+    app = make_app(seeded)
+    assert snap_compare(app, terminal_size=SIZE, run_before=live_run(app, seeded))
 
 
 def test_dashboard_failed_run_replayed(snap_compare, seeded):
@@ -147,3 +152,45 @@ def test_review_at_80x24(snap_compare, seeded):
         await settle(pilot, _diff_loaded(app))
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=review)
+
+
+def test_review_with_no_active_cycle(snap_compare, project):
+    assert snap_compare(make_app(project), terminal_size=SIZE, press=["4"])
+
+
+def test_backlog_of_an_empty_project(snap_compare, project):
+    assert snap_compare(make_app(project), terminal_size=SIZE, press=["2"])
+
+
+# --- the smallest supported terminal: every main screen stays readable at 80x24 ----------------------------
+
+def test_dashboard_live_run_at_80x24(snap_compare, seeded):
+    app = make_app(seeded)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=live_run(app, seeded))
+
+
+def test_backlog_at_80x24(snap_compare, seeded):
+    assert snap_compare(make_app(seeded), terminal_size=(80, 24), press=["2"])
+
+
+def test_history_at_80x24(snap_compare, seeded):
+    assert snap_compare(make_app(seeded), terminal_size=(80, 24), press=["3"])
+
+
+def test_help_at_80x24(snap_compare, seeded):
+    assert snap_compare(make_app(seeded), terminal_size=(80, 24), press=["question_mark"])
+
+
+def test_review_conflict_at_80x24(snap_compare, seeded):
+    app = make_app(seeded)
+
+    async def conflict(pilot):
+        await pilot.press("4")
+        await settle(pilot, _diff_loaded(app))
+        app.screen.show_apply_failure(AlwaysOnError(
+            ErrorCode.APPLY_CONFLICT, "the selected plans do not apply cleanly to your working tree",
+            files=["src/app.py", "src/util.py"],
+        ))
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "MessageDialog")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=conflict)

@@ -8,11 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Label, Select
+from textual.widgets import DataTable, Label, Select, Static
 
-from core.records import RERUNNABLE, PlanRecord, PlanStatus
+from core.records import PlanRecord, PlanStatus
 from tui.screens.base import MainScreen
-from tui.widgets.table import fit_columns, keep_cursor
+from tui.widgets.table import RowTable, fit_columns, keep_cursor
 
 STATUS_STYLE = {
     PlanStatus.READY: "cyan",
@@ -51,8 +51,9 @@ class BacklogScreen(MainScreen):
         Binding("s", "next_filter", "Filter"),
         Binding("S", "prev_filter", "Filter back", show=False),
     ]
-    COLUMNS = (("status", "Status", 19), ("title", "Title", 0), ("key", "Dedupe key", 22),
+    COLUMNS = (("status", "Status", 19), ("title", "Title", 0.7), ("key", "Dedupe key", 0.3),
                ("created", "Created", 11), ("cycle", "Cycle", 6))
+    NARROW = 90  # below this width the cycle column goes (the detail line under the table still names it)
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,7 +65,8 @@ class BacklogScreen(MainScreen):
             yield Label("Status ", id="filter-label")
             yield Select([(f, f) for f in FILTERS], value=ALL, allow_blank=False, id="filter")
             yield Label("", id="count")
-        yield DataTable(id="plans", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="plans", zebra_stripes=True)
+        yield Static(id="plan-detail")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -84,19 +86,40 @@ class BacklogScreen(MainScreen):
         shown = [p for p in self._plans if matches(p, self.filter)]
         with keep_cursor(table):
             table.clear(columns=True)
-            widths = fit_columns(self.COLUMNS, self.size.width or 100)
-            for (key, label, _), width in zip(self.COLUMNS, widths, strict=True):
-                table.add_column(label, key=key, width=width)
+            width = self.size.width or 100
+            columns = self.COLUMNS if width >= self.NARROW else self.COLUMNS[:-1]
+            for (key, label, _), w in zip(columns, fit_columns(columns, width), strict=True):
+                table.add_column(label, key=key, width=w)
             for plan in shown:
-                table.add_row(
+                cells = [
                     status_cell(plan.status),
                     Text(plan.title),
                     Text(plan.dedupe_key, style="dim"),
                     Text(clock.short(plan.created_at)),
                     Text((plan.cycle_id or "–")[-6:]),
-                    key=plan.id,
-                )
+                ]
+                table.add_row(*cells[:len(columns)], key=plan.id)
         self.query_one("#count", Label).update(f"  {len(shown)} of {len(self._plans)} plans")
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        """The highlighted plan in full (the table cuts long titles), with what the keys would do to it."""
+        plan = self.highlighted()
+        detail = self.query_one("#plan-detail", Static)
+        if plan is None:
+            detail.update(Text("No plans yet: a fire's discovery records one." if not self._plans else
+                               "No plan has this status; s cycles the filter.", style="dim"))
+            return
+        out = Text.assemble(status_cell(plan.status), " ", (plan.title, "bold"), "\n",
+                            (plan.dedupe_key, "dim"), ("  ·  ", "dim"), (plan.id, "dim"))
+        if plan.cycle_id:
+            out.append(f"  ·  {plan.cycle_id}", style="dim")
+        if plan.failure is not None:
+            out.append(f"\n{plan.failure.code}: {plan.failure.message}", style="red")
+        detail.update(out)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
 
     def on_resize(self) -> None:
         if self._plans:
@@ -134,13 +157,8 @@ class BacklogScreen(MainScreen):
 
     def action_rerun(self) -> None:
         plan = self.highlighted()
-        if plan is None:
-            return
-        if plan.status not in RERUNNABLE:
-            self.notify(f"Only failed or ready plans can be rerun; this one is {plan.status}.",
-                        title="Cannot rerun", severity="warning")
-            return
-        self.ao.start_rerun(plan.id)
+        if plan is not None:
+            self.ao.start_rerun(plan.id)
 
     def action_archive(self) -> None:
         plan = self.highlighted()

@@ -21,7 +21,10 @@ ABOUT = (
 def help_rows(screen: Screen) -> list[tuple[str, str]]:
     """(key, what it does) for the screen's and the app's bindings, and the focused widget's visible ones."""
     keys: dict[str, list[str]] = {}
-    for active in screen.active_bindings.values():
+    # This screen's keys first, then the app's, then the focused widget's (tab, copy…) at the end.
+    order = sorted(screen.active_bindings.values(),
+                   key=lambda a: 0 if a.node is screen else 1 if a.node is screen.app else 2)
+    for active in order:
         binding = active.binding
         own = active.node is screen or active.node is screen.app
         if not binding.description or not (own or binding.show):
@@ -59,6 +62,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text(ABOUT, style="dim"), id="help-about")
             yield Static(Text("ctrl+p opens the command palette (all commands, themes) · esc closes",
                               style="dim"))
+
+    def on_resize(self) -> None:
+        """The key list scrolls when the terminal is short, so the text under it stays visible (80x24)."""
+        self.query_one("#help-keys").styles.max_height = max(3, min(18, self.size.height - 15))
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -7,12 +7,12 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from core.records import FireOutcome, RunHistoryEntry
 from tui.clock import duration
 from tui.screens.base import MainScreen
-from tui.widgets.table import fit_columns, keep_cursor
+from tui.widgets.table import RowTable, fit_columns, keep_cursor
 
 OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
 
@@ -26,14 +26,16 @@ class HistoryScreen(MainScreen):
         Binding("l", "replay", "Replay log"),
     ]
     COLUMNS = (("started", "Started", 11), ("kind", "Kind", 5), ("outcome", "Outcome", 8),
-               ("duration", "Took", 7), ("error", "Error", 0), ("run", "Run", 27))
+               ("duration", "Took", 7), ("plan", "Plan", 0.65), ("error", "Error", 0.35))
 
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunHistoryEntry] = []
+        self._titles: dict[str, str] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="runs", zebra_stripes=True)
+        yield Static(id="run-detail")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -45,6 +47,7 @@ class HistoryScreen(MainScreen):
 
     def reload(self) -> None:
         self._runs = self.ao.bridge.history()
+        self._titles = {p.id: p.title for p in self.ao.bridge.plans()}
         self._fill()
 
     def _fill(self) -> None:
@@ -62,11 +65,34 @@ class HistoryScreen(MainScreen):
                     Text(str(run.kind)),
                     Text(str(run.outcome), style=OUTCOME_STYLE.get(run.outcome, "")),
                     Text(duration(run.duration_seconds)),
+                    self._plan_cell(run),
                     error,
-                    Text(run.run_id, style="dim"),
                     key=run.run_id,
                 )
-        self.border_title = f"{len(self._runs)} runs"
+        self._show_detail()
+
+    def _plan_cell(self, run: RunHistoryEntry) -> Text:
+        if run.plan_id is None:
+            return Text("–", style="dim")
+        return Text(self._titles.get(run.plan_id, run.plan_id))
+
+    def _show_detail(self) -> None:
+        """The highlighted run in full: its id (for the CLI), plan, and the whole error message."""
+        run = self.highlighted()
+        detail = self.query_one("#run-detail", Static)
+        if run is None:
+            detail.update(Text("No runs yet: f on the Dashboard fires discovery now.", style="dim"))
+            return
+        out = Text.assemble((run.run_id, "bold"), (f"  {run.kind} by {run.agent}", "dim"))
+        if run.plan_id:
+            out.append("\n")
+            out.append_text(self._plan_cell(run))
+        if run.error is not None:
+            out.append(f"\n{run.error.code}: {run.error.message}", style="red")
+        detail.update(out)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
 
     def on_resize(self) -> None:
         if self._runs:

@@ -22,7 +22,7 @@ from tui.screens.backlog import status_cell
 from tui.screens.base import MainScreen
 from tui.screens.dialogs import ConfirmDialog, MessageDialog
 from tui.widgets.diff_view import DiffView
-from tui.widgets.table import fit_columns, keep_cursor
+from tui.widgets.table import elide_left, fit_columns, keep_cursor
 
 DEP_STYLE = {DependencyStatus.CLEAN: "green", DependencyStatus.DEPENDENT: "yellow",
              DependencyStatus.FAILED: "bold red", DependencyStatus.PENDING: "dim"}
@@ -43,8 +43,8 @@ class ReviewScreen(MainScreen):
         Binding("o", "open_plan", "Open plan"),
         Binding("v", "all_diff", "Whole diff", show=False),
     ]
-    PLAN_COLUMNS = (("n", "Sel #", 6), ("status", "Status", 19), ("title", "Title", 0), ("deps", "Depends", 9))
-    FILE_COLUMNS = (("path", "File", 0), ("added", "+", 5), ("removed", "-", 5))
+    PLAN_COLUMNS = (("n", "Sel #", 6), ("status", "Status", 19), ("title", "Title", 0), ("deps", "Depends", 11))
+    FILE_COLUMNS = (("path", "File", 0),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,11 +58,11 @@ class ReviewScreen(MainScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="cycle-info")
-        with Horizontal(id="review-top"):
-            yield DataTable(id="cycle-plans", cursor_type="row")
-            yield DataTable(id="files", cursor_type="row")
+        yield DataTable(id="cycle-plans", cursor_type="row")
         yield Static(id="selection-info")
-        yield DiffView(id="diff")
+        with Horizontal(id="review-bottom"):
+            yield DataTable(id="files", cursor_type="row", show_header=False)
+            yield DiffView(id="diff")
 
     def on_mount(self) -> None:
         self.query_one("#cycle-plans").border_title = "Plans (space selects)"
@@ -109,11 +109,15 @@ class ReviewScreen(MainScreen):
                 "A cycle opens when a fire executes a plan; its plans are reviewed and applied here.", "dim")))
             table.clear(columns=True)
             self.files_table.clear(columns=True)
+            self.files_table.border_title = "Files"
             self.files = []
             self._files_for = None
             self._diff_for = None
-            self.query_one("#selection-info", Static).update("")
-            self.query_one(DiffView).show_message("Nothing to review.")
+            self.query_one("#selection-info", Static).update(Text(
+                "f on the Dashboard fires discovery now; 2 → Backlog shows every plan so far.", style="dim"))
+            diff = self.query_one(DiffView)
+            diff.border_title = "Diff"
+            diff.show_message("Nothing to review.")
             return
         cycle = self.cycle
         info.update(Text.assemble(
@@ -122,7 +126,7 @@ class ReviewScreen(MainScreen):
                          "dim"), ("  base ", "dim"),
             (short_sha(cycle.base_commit), ""), (f"  {len(cycle.plans)} plans", "dim"),
         ))
-        width = (self.size.width or 100) * 2 // 3
+        width = self.size.width or 100
         with keep_cursor(table):
             table.clear(columns=True)
             for (key, label, _), w in zip(self.PLAN_COLUMNS, fit_columns(self.PLAN_COLUMNS, width, border=True), strict=True):
@@ -159,7 +163,11 @@ class ReviewScreen(MainScreen):
             out.append("  (a applies, d archives the cycle)", style="dim")
         state = self._highlighted_state()
         if state is not None:
+            plan = self.plans.get(state.plan_id)
             out.append(f"\n{self._number(state.plan_id)} ", style="bold")
+            if plan is not None:
+                out.append(plan.title, style="bold")
+                out.append("  ")
             out.append(f"{state.dependency_status}", style=DEP_STYLE.get(state.dependency_status, ""))
             if state.depends_on:
                 out.append(" on " + ", ".join(self._number(d) for d in state.depends_on), style="yellow")
@@ -210,19 +218,20 @@ class ReviewScreen(MainScreen):
     def _show_files(self, files: list[FileChange]) -> None:
         self.files = files
         table = self.files_table
-        width = (self.size.width or 100) // 3
+        width = table.size.width + 2 if table.size.width else max(28, (self.size.width or 100) * 35 // 100)
+        (path_width,) = fit_columns(self.FILE_COLUMNS, width, border=True)
         with keep_cursor(table):
             table.clear(columns=True)
-            for (key, label, _), w in zip(self.FILE_COLUMNS, fit_columns(self.FILE_COLUMNS, width, border=True), strict=True):
-                table.add_column(label, key=key, width=w)
+            table.add_column("File", key="path", width=path_width)
             for f in files:
                 name = f.path if not f.old_path else f"{f.old_path} → {f.path}"
-                table.add_row(
-                    Text(name, style={"added": "green", "deleted": "red"}.get(f.change, "")),
-                    Text("bin" if f.binary else f"+{f.added}", style="green"),
-                    Text("" if f.binary else f"-{f.removed}", style="red"),
-                    key=f.path,
-                )
+                counts = Text("bin", style="dim") if f.binary else Text.assemble(
+                    (f"+{f.added}", "green"), " ", (f"-{f.removed}", "red"))
+                room = max(4, path_width - len(counts) - 1)
+                cell = Text(elide_left(name, room), style={"added": "green", "deleted": "red"}.get(f.change, ""))
+                cell.append(" " * (path_width - len(cell) - len(counts)))
+                cell.append_text(counts)
+                table.add_row(cell, key=f.path)
         self.query_one("#files").border_title = (
             f"Files ({len(files)}, +{sum(f.added for f in files)} -{sum(f.removed for f in files)})")
         self._load_diff()
@@ -254,12 +263,32 @@ class ReviewScreen(MainScreen):
     @work(thread=True, exclusive=True, group="diff")
     def _fetch_diff(self, cycle_id: str, file: str | None, selection: list[str]) -> None:
         try:
-            text = self.ao.bridge.cycle_diff_text(cycle_id, file, selection)
+            text = self._labelled_diff(cycle_id, file, selection)
         except (AlwaysOnError, ImportError) as exc:
             message = exc.message if isinstance(exc, AlwaysOnError) else str(exc)
             self.app.call_from_thread(self.query_one(DiffView).show_message, message, "red")
             return
         self.app.call_from_thread(self.query_one(DiffView).show_diff, text, file or "All files")
+
+    def _labelled_diff(self, cycle_id: str, file: str | None, selection: list[str]) -> str:
+        """The selection's change plan by plan, each under a ``# #n title`` line, so that a file touched by two
+        plans reads as two labelled steps rather than one diff repeated."""
+        bridge = self.ao.bridge
+        if len(selection) < 2:
+            return bridge.cycle_diff_text(cycle_id, file, selection)
+        chunks = []
+        for plan_id in selection:
+            text = bridge.cycle_diff_text(cycle_id, file, [plan_id])
+            if text.strip():
+                plan = self.plans.get(plan_id)
+                chunks.append(f"# {self._number(plan_id)} {plan.title if plan else plan_id}\n{text}")
+        return "\n".join(chunks)
+
+    def on_resize(self) -> None:
+        if self.cycle is not None:
+            self._refresh_view()
+            if self.files:
+                self._show_files(self.files)
 
     # --- events -------------------------------------------------------------------------------------------
 
@@ -317,11 +346,12 @@ class ReviewScreen(MainScreen):
         except AlwaysOnError as exc:
             self.show_apply_failure(exc)
             return
-        titles = [f"{self._number(pid)} {self.plans[pid].title if pid in self.plans else pid}" for pid in selection]
+        titles = [f"  {self._number(pid)} {self.plans[pid].title if pid in self.plans else pid}" for pid in selection]
         items = [f"{f.path}  +{f.added} -{f.removed}" for f in files] or ["(no file changes found)"]
         confirmed = await self.app.push_screen_wait(ConfirmDialog(
             f"Apply {len(selection)} plan(s) to your working tree?",
-            "Plans: " + "; ".join(titles) + "\nThe change is applied as uncommitted edits to these files:",
+            "\n".join(titles) + f"\nTheir change lands as uncommitted edits in {len(files)} file(s) "
+            "(no commit, no branch switch):",
             items, confirm="Apply",
         ))
         if not confirmed:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 MAX_DIFF_LINES = 4000
 
 
-class DiffView(VerticalScroll):
+class DiffView(ScrollableContainer):
     DEFAULT_CSS = """
     DiffView { height: 1fr; border: round $primary 50%; }
     DiffView > Static { width: auto; }
