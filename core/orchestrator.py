@@ -166,8 +166,10 @@ class Orchestrator:
             notes.append(f"cleared a stale fire lock left by pid {stale.pid}")
         for plan in self.store.plans().values():
             if plan.status == PlanStatus.EXECUTING:
+                run_id = plan.run_ids[-1] if plan.run_ids else "unknown-run"
                 self._fail_plan(plan.id, ErrorCode.INTERRUPTED, "the process running this plan ended before it finished")
-                notes.append(f"plan {plan.id} was interrupted; marked failed")
+                note = self._set_aside(plan.id, run_id)
+                notes.append(f"plan {plan.id} was interrupted; marked failed{note}")
         for cycle in self.store.cycles().values():
             if cycle.status == CycleStatus.APPLYING:  # apply holds the lock: nobody alive is applying it
                 self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
@@ -265,7 +267,36 @@ class Orchestrator:
             plan = self.store.plans().get(run.plan_id)
             if plan and plan.status in (PlanStatus.EXECUTING,):
                 code = run.error.code if run.error else ErrorCode.EXECUTION_FAILED
-                self._fail_plan(run.plan_id, code, run.error.message if run.error else "run failed")
+                message = run.error.message if run.error else "run failed"
+                self._fail_plan(run.plan_id, code, message + self._set_aside(run.plan_id, run.run_id))
+
+    def _set_aside(self, plan_id: str, run_id: str) -> str:
+        """Move a failed attempt's work off the cycle branch (kept under a ref) so the next plan starts clean.
+
+        Returns a sentence for the failure message ("" when there was nothing to keep)."""
+        from core.workspace import attempt_ref, set_aside
+
+        plan = self.store.plans().get(plan_id)
+        if plan is None or not plan.cycle_id:
+            return ""
+        try:
+            cycle = self.store.get_cycle(plan.cycle_id)
+            state = cycle.plan_state(plan_id)
+            if not state.before_head or not Path(cycle.workspace_path).is_dir():
+                return ""
+            ref = attempt_ref(plan_id, run_id)
+            kept = set_aside(self._ws(cycle), to=state.before_head, ref=ref)
+        except Exception as exc:  # the failure is already recorded; cleanup trouble must not hide it
+            log.warning("could not set aside the work of plan %s: %s", plan_id, one_line(str(exc)))
+            return ""
+
+        def clear(c: CycleRecord) -> None:
+            s = c.plan_state(plan_id)
+            s.commit_shas = []
+            s.after_head = s.before_head
+
+        self.store.update_cycle(cycle.id, clear)
+        return f" (its partial work was set aside under {ref})" if kept else ""
 
     def _finish(self, run: _RunContext, events: AgentEventLog) -> None:
         events.close()
@@ -470,6 +501,10 @@ class Orchestrator:
             run.fail(ErrorCode.EXECUTION_FAILED, message)
             self._write_fallback(run, plan, cycle, files, reason=f"{code}: {message}", last_text=result.last_text)
             self._fail_plan(plan_id, code, message)
+            note = self._set_aside(plan_id, run.run_id)
+            if note:
+                self.store.update_plan(plan_id, lambda p: setattr(p, "failure",
+                                                                   ErrorInfo(code=str(code), message=message + note)))
             self.emit(PhaseEventType.RUN_FAILED, run, phase=Phase.EXECUTION, error=run.error, message=message)
             return
         self.emit(PhaseEventType.EXECUTION_COMPLETED, run, phase=Phase.EXECUTION,
@@ -675,11 +710,23 @@ class Orchestrator:
             for pid in open_plans:  # failed leftovers of an applied cycle have nothing to return to
                 with contextlib.suppress(AlwaysOnError):
                     self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.ARCHIVED))
-            self._close_cycle(cycle, unapplied=False)
+            self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))
         self.emit(PhaseEventType.APPLY_COMPLETED, cycle_id=cycle.id,
                   data={"plans": result.applied, "files": [f.path for f in result.files]})
         return ApplyReport(cycle_id=cycle.id, applied=list(result.applied), files=list(result.files),
                            cycle_status=cycle.status)
+
+    def _has_unapplied(self, cycle: CycleRecord) -> bool:
+        """Does the cycle branch hold commits no applied plan accounts for? Asked of git, not of our records."""
+        from core.workspace import unapplied_commits
+
+        plans = self.store.plans()
+        applied = [sha for s in cycle.plans if plans.get(s.plan_id) and plans[s.plan_id].status == PlanStatus.APPLIED
+                   for sha in s.commit_shas]
+        try:
+            return bool(unapplied_commits(self._ws(cycle), applied, project=self.project))
+        except AlwaysOnError:
+            return True  # when in doubt, keep the branch: nothing is silently lost
 
     def _close_cycle(self, cycle: CycleRecord, *, unapplied: bool) -> str | None:
         from core.workspace import remove_workspace
@@ -707,8 +754,7 @@ class Orchestrator:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is already '{cycle.status}'")
         self._refuse_while_executing(cycle, "archive")
         plans = self.store.plans()
-        unapplied = any(s.commit_shas and plans.get(s.plan_id) and plans[s.plan_id].status != PlanStatus.APPLIED
-                        for s in cycle.plans)
+        unapplied = self._has_unapplied(cycle)
         for s in cycle.plans:
             p = plans.get(s.plan_id)
             if p and p.status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED, PlanStatus.EXECUTING):

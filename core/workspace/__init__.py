@@ -2,7 +2,8 @@
 and archive. Everything here is deterministic git work; no agent is involved."""
 
 from core.workspace.apply import ApplyResult, PlanApplyInfo, apply_plans
-from core.workspace.archive import prune_stale_worktrees, remove_workspace
+from core.workspace.archive import prune_stale_worktrees, remove_workspace, unapplied_commits
+from core.workspace.attempts import ATTEMPTS_REF_PREFIX, attempt_ref, set_aside
 from core.workspace.commits import CommitResult, commit_plan, head_of
 from core.workspace.dependencies import DependencyResult, PlanCommits, analyze_dependencies
 from core.workspace.diff import diff_files, diff_text, plan_range
@@ -14,6 +15,7 @@ from core.workspace.providers import (
 )
 
 __all__ = [
+    "ATTEMPTS_REF_PREFIX",
     "DEFAULT_SNAPSHOT_IGNORE",
     "DEFAULT_SNAPSHOT_MAX_BYTES",
     "ApplyResult",
@@ -24,6 +26,7 @@ __all__ = [
     "WorkspaceInfo",
     "analyze_dependencies",
     "apply_plans",
+    "attempt_ref",
     "commit_plan",
     "diff_files",
     "diff_text",
@@ -32,4 +35,6 @@ __all__ = [
     "prepare_workspace",
     "prune_stale_worktrees",
     "remove_workspace",
+    "set_aside",
+    "unapplied_commits",
 ]

@@ -6,8 +6,10 @@ Never automatic, never a commit, merge or branch switch, and all-or-nothing. How
 2. The combined change is computed in a private index: cycle base + plans applied earlier = *start*, then the
    selected plans in cycle order (three-way where they overlap) = *end*.
 3. Git projects: a touched file with uncommitted user edits refuses the apply (``checkout_dirty``); other dirty
-   files are left alone. The change is merged three-way onto the user's HEAD in another private index; a
-   conflict refuses the apply (``apply_conflict``, ``details["files"]``). The user's index is never written.
+   files are left alone. A touched file whose content is exactly HEAD + the plans applied earlier (a partial
+   apply left it uncommitted) is not a user edit: the merge continues from that content. The change is merged
+   three-way onto the user's HEAD in another private index; a conflict refuses the apply (``apply_conflict``,
+   ``details["files"]``). The user's index is never written.
    Snapshot projects: a file that differs from the snapshot's version is a conflict.
 4. The merged files are written to a staging folder beside the project and swapped in file by file; on any
    failure every step is undone, so the checkout is byte-for-byte as before.
@@ -19,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,7 +86,7 @@ def apply_plans(
             files = diff_files(repo, start, end)
             entries = _entries(repo, start, end)
             if ws.strategy == "worktree":
-                writes, deletes = _merge_git(project, start, end, entries, scratch)
+                writes, deletes = _merge_git(project, ws.base_commit, start, end, entries, scratch)
             else:
                 writes, deletes = _merge_snapshot(project, repo, end, entries, scratch)
             _check_paths(project, writes + deletes)
@@ -213,16 +216,29 @@ def _entries(repo: Path, start: str, end: str) -> list[_Entry]:
 
 
 def _merge_git(
-    project: Path, start: str, end: str, entries: list[_Entry], scratch: _git.Scratch
+    project: Path, base: str, start: str, end: str, entries: list[_Entry], scratch: _git.Scratch
 ) -> tuple[list[str], list[str]]:
-    """Three-way merge of the change onto the user's HEAD in a private index; (files to write, to delete)."""
+    """Three-way merge of the change onto the user's HEAD in a private index; (files to write, to delete).
+
+    A touched file that differs from HEAD only by what the plans applied earlier put there is not a user edit:
+    the merge starts from that content instead (so the rest of a cycle can follow a partial apply).
+    """
     touched = [entry.path for entry in entries]
+    env = scratch.index_env(FINAL_INDEX)
+    found = _git.run(project, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    head = found.text if found.rc == 0 else None
+    _git.run(project, "read-tree", *([head] if head else ["--empty"]), env=env)
+    at_head, _ = _index_entries(project, touched, env)
     dirty = set()
     for _xy, path, orig in _git.status(project, "--untracked-files=all"):
         dirty.add(path)
         if orig:
             dirty.add(orig)
-    blocked = sorted(set(touched) & dirty)
+    candidates = [p for p in touched if p in dirty or (p not in at_head and os.path.lexists(project / p))]
+    accepted = (
+        _applied_earlier(project, head, base, start, candidates, at_head, scratch) if candidates else {}
+    )
+    blocked = sorted(p for p in candidates if p in dirty and p not in accepted)
     if blocked:
         raise AlwaysOnError(
             ErrorCode.CHECKOUT_DIRTY,
@@ -230,17 +246,15 @@ def _merge_git(
             "commit or stash them, then apply again",
             files=blocked,
         )
-    env = scratch.index_env(FINAL_INDEX)
-    head = _git.run(project, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
-    _git.run(project, "read-tree", *([head.text] if head.rc == 0 else ["--empty"]), env=env)
-    tracked = set(_git.zsplit(_git.run(project, "ls-files", "-z", env=env).out))
-    clobbered = sorted(e.path for e in entries if e.path not in tracked and os.path.lexists(project / e.path))
+    clobbered = sorted(p for p in candidates if p not in at_head and p not in accepted)
     if clobbered:
         raise AlwaysOnError(
             ErrorCode.CHECKOUT_DIRTY,
             f"the change would overwrite files that exist in your checkout but are not tracked: {', '.join(clobbered)}",
             files=clobbered,
         )
+    if accepted:
+        _set_entries(project, accepted, env)
     patch = scratch.write(_git.run(project, "diff-tree", *_git.PATCH_ARGS, start, end).out)
     conflicts = _apply_patch(project, patch, env, touched)
     if conflicts:
@@ -255,11 +269,110 @@ def _merge_git(
     return writes, deletes
 
 
+_Blob = tuple[str, str]  # (mode, blob id) of an index entry or of a file on disk
+_ZERO_SHA = "0" * 40
+
+
+def _applied_earlier(
+    project: Path,
+    head: str | None,
+    base: str,
+    start: str,
+    paths: list[str],
+    at_head: dict[str, _Blob],
+    scratch: _git.Scratch,
+) -> dict[str, _Blob | None]:
+    """The paths whose checkout state is exactly HEAD + the plans applied earlier, with that entry (None: absent).
+
+    Why: after a partial apply the earlier plans' changes sit uncommitted in the checkout; they are ours, not
+    the user's. Both the file on disk and the user's index entry must match (the index may also still be HEAD's).
+    """
+    if _git.text(project, "rev-parse", f"{base}^{{tree}}") == start:
+        return {}
+    env = scratch.index_env("applied")
+    _git.run(project, "read-tree", *([head] if head else ["--empty"]), env=env)
+    patch = scratch.write(_git.run(project, "diff-tree", *_git.PATCH_ARGS, base, start).out)
+    _apply_patch(project, patch, env, paths)  # conflicting paths stay unmerged and are never accepted
+    applied, unsure = _index_entries(project, paths, env)
+    in_index, unmerged = _index_entries(project, paths, None)
+    on_disk = _disk_entries(project, paths)
+    filemode = _git.run(project, "config", "--bool", "core.fileMode", check=False).text != "false"
+    accepted: dict[str, _Blob | None] = {}
+    for path in paths:
+        want = applied.get(path)
+        if path in unsure or path in unmerged or not _same(on_disk[path], want, filemode):
+            continue
+        if in_index.get(path) in (at_head.get(path), want):
+            accepted[path] = want
+    return accepted
+
+
+def _index_entries(
+    repo: Path, paths: list[str], env: dict[str, str] | None
+) -> tuple[dict[str, _Blob], set[str]]:
+    """Stage-0 entries of ``paths`` in an index (the user's when env is None), and the paths left unmerged."""
+    if not paths:
+        return {}, set()
+    wanted = set(paths)
+    entries: dict[str, _Blob] = {}
+    unmerged: set[str] = set()
+    spec = ["--", *paths] if len(paths) <= 1000 else []  # a long list: read the whole index, keep argv short
+    out = _git.run(repo, "ls-files", "-s", "-z", *spec, env=env).out
+    for item in _git.zsplit(out):
+        info, path = item.split("\t", 1)
+        if path not in wanted:
+            continue
+        mode, sha, stage = info.split()
+        if stage == "0":
+            entries[path] = (mode, sha)
+        else:
+            unmerged.add(path)
+    return entries, unmerged
+
+
+def _disk_entries(project: Path, paths: list[str]) -> dict[str, _Blob | None]:
+    blobs = _current_blobs(project, paths)
+    entries: dict[str, _Blob | None] = {}
+    for path in paths:
+        sha = blobs[path]
+        if sha is None or sha == "directory":
+            entries[path] = None if sha is None else ("040000", sha)
+            continue
+        info = os.lstat(project / path)
+        if stat.S_ISLNK(info.st_mode):
+            mode = "120000"
+        else:
+            mode = "100755" if info.st_mode & 0o100 else "100644"
+        entries[path] = (mode, sha)
+    return entries
+
+
+def _same(disk: _Blob | None, want: _Blob | None, filemode: bool) -> bool:
+    if disk is None or want is None:
+        return disk == want
+    regular = {"100644", "100755"}
+    if not filemode and disk[0] in regular and want[0] in regular:
+        return disk[1] == want[1]
+    return disk == want
+
+
+def _set_entries(repo: Path, entries: dict[str, _Blob | None], env: dict[str, str]) -> None:
+    """Put these entries into a private index (None removes the path)."""
+    lines = []
+    for path, entry in entries.items():
+        mode, sha = entry or ("0", _ZERO_SHA)
+        lines.append(f"{mode} {sha}\t{path}".encode("utf-8", "surrogateescape") + b"\0")
+    with tempfile.TemporaryFile() as listing:
+        listing.write(b"".join(lines))
+        listing.seek(0)
+        _git.run(repo, "update-index", "-z", "--index-info", env=env, stdin=listing)
+
+
 def _merge_snapshot(
     project: Path, snapshot: Path, end: str, entries: list[_Entry], scratch: _git.Scratch
 ) -> tuple[list[str], list[str]]:
     """A project file must still be the snapshot's version (or already the new one); else it is a conflict."""
-    current = _current_blobs(project, snapshot, [entry.path for entry in entries])
+    current = _current_blobs(project, [entry.path for entry in entries], snapshot)
     writes, deletes, conflicts = [], [], []
     for entry in entries:
         before = None if entry.status == "A" else entry.old_sha
@@ -283,8 +396,8 @@ def _merge_snapshot(
     return writes, deletes
 
 
-def _current_blobs(project: Path, snapshot: Path, paths: list[str]) -> dict[str, str | None]:
-    """Blob id each project file would have in the snapshot repository (its filters and attributes apply)."""
+def _current_blobs(project: Path, paths: list[str], snapshot: Path | None = None) -> dict[str, str | None]:
+    """Blob id each project file would have in its repository, or the snapshot's (filters and attributes apply)."""
     blobs: dict[str, str | None] = {}
     regular = []
     for rel in paths:
@@ -303,10 +416,10 @@ def _current_blobs(project: Path, snapshot: Path, paths: list[str]) -> dict[str,
         with tempfile.TemporaryFile() as listing:
             listing.write("".join(f"{rel}\n" for rel in batch).encode("utf-8", "surrogateescape"))
             listing.seek(0)
+            where = () if snapshot is None else (f"--git-dir={snapshot / '.git'}", f"--work-tree={project}")
             out = _git.run(
                 project,
-                f"--git-dir={snapshot / '.git'}",
-                f"--work-tree={project}",
+                *where,
                 "hash-object",
                 "--stdin-paths",
                 stdin=listing,

@@ -3,13 +3,18 @@
 The worktree folder and its registration in the user's repository are removed (so ``git worktree list`` shows
 no leftover); the cycle branch is deleted only when none of its commits is left unapplied, otherwise it is kept
 and named. A snapshot has no branch in the user's repository: its unapplied commits are kept as a git bundle
-beside the removed folder (``git clone <bundle>`` gets them back).
+beside the removed folder (``git clone <bundle>`` gets them back). Attempts set aside under
+``refs/always-on/attempts/*`` are not branches and are never deleted: in a worktree's repository they simply stay;
+a snapshot that holds any is bundled too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from git.exc import GitCommandError
 
 from core.errors import AlwaysOnError, ErrorCode
 from core.workspace import _git
@@ -19,6 +24,43 @@ if TYPE_CHECKING:
     from core.workspace.providers import WorkspaceInfo
 
 BRANCH_REF_PREFIX = "refs/heads/always-on/"
+ATTEMPTS_REFS = "refs/always-on/attempts/"
+
+
+def unapplied_commits(
+    ws: WorkspaceInfo, applied_shas: Iterable[str], *, project: Path | None = None
+) -> list[str]:
+    """Commits on the cycle branch since the base that are not among the applied plans' commits, oldest first.
+
+    Non-empty means archiving must keep the branch (or the snapshot's bundle). A worktree whose folder is gone is
+    read through ``project`` (its repository keeps the branch); a snapshot whose folder is gone holds nothing.
+    """
+    path = resolve(ws.path)
+    if ws.strategy == "snapshot":
+        if not (path / ".git").is_dir():
+            return []
+        repo, tip = path, BRANCH_REF_PREFIX + path.name
+        if not _git.ok(repo, "rev-parse", "--verify", "-q", tip):
+            tip = "HEAD"
+    else:
+        if path.is_dir() and _git.ok(path, "rev-parse", "--git-dir"):
+            repo = path
+        elif project is not None:
+            repo = resolve(project)
+        else:
+            raise AlwaysOnError(
+                ErrorCode.PROJECT_NOT_FOUND,
+                f"the workspace folder {path} is gone; the project is needed to read branch {ws.branch}",
+            )
+        tip = f"refs/heads/{ws.branch}"
+        if not ws.branch or not _git.ok(repo, "rev-parse", "--verify", "-q", tip):
+            return []
+    applied = set(applied_shas)
+    try:
+        shas = _git.text(repo, "rev-list", "--reverse", f"{ws.base_commit}..{tip}").split()
+    except GitCommandError:  # the base is unknown here: the tip cannot be shown to be applied, so it counts
+        shas = [_git.text(repo, "rev-parse", f"{tip}^{{commit}}")]
+    return [sha for sha in shas if sha not in applied]
 
 
 def remove_workspace(project: Path, ws: WorkspaceInfo, *, unapplied_commits: bool) -> str | None:
@@ -30,7 +72,7 @@ def remove_workspace(project: Path, ws: WorkspaceInfo, *, unapplied_commits: boo
         )
     if ws.strategy == "snapshot":
         kept = None
-        if unapplied_commits and (path / ".git").is_dir():
+        if (path / ".git").is_dir() and (unapplied_commits or _has_attempts(path)):
             bundle = path.parent / f"{path.name}.bundle"
             _git.run(path, "bundle", "create", "-q", str(bundle), "--all")
             kept = str(bundle)
@@ -50,6 +92,10 @@ def remove_workspace(project: Path, ws: WorkspaceInfo, *, unapplied_commits: boo
         return ws.branch
     _git.run(project, "branch", "-D", "-q", ws.branch)
     return None
+
+
+def _has_attempts(repo: Path) -> bool:
+    return bool(_git.text(repo, "for-each-ref", "--count=1", "--format=%(refname)", ATTEMPTS_REFS))
 
 
 def prune_stale_worktrees(project: Path, *, only_ours: bool = True) -> list[str]:

@@ -137,3 +137,27 @@ def test_state_moved_aside_keeps_the_active_cycle(harness):
         store.read_state()
     assert store.read_state().active_cycle_id == "cycle-1"
     assert os.path.exists(next(store.dir.glob("state.json.corrupt-*")))
+
+
+async def test_failed_attempt_is_set_aside_and_never_leaks_into_the_next_plan(harness):
+    crash = [{"op": "write", "path": "leak.py", "content": "leaked = True\n"}, {"op": "crash", "code": 3}]
+    failed = await harness.orchestrator({"discovery": DISCOVER, "execution": crash}).fire()
+    assert failed.outcome == FireOutcome.FAILED
+    store = Store().project(harness.project)
+    plan = store.get_plan(failed.plan_id)
+    assert "set aside under refs/always-on/attempts/" in plan.failure.message
+    ws = store.get_cycle(failed.cycle_id).workspace_path
+    assert git(ws, "status", "--porcelain") == ""
+    ref = f"refs/always-on/attempts/{failed.plan_id}/{failed.run_id}"
+    assert "leak.py" in git(harness.project, "show", "--stat", "--format=", ref)
+
+    plan2 = dict(PLAN, dedupe_key="demo:other", title="Other")
+    ok = await harness.orchestrator({
+        "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
+        "execution": EXECUTE, "report": REPORT}).fire()
+    assert ok.outcome == FireOutcome.EXECUTED and ok.cycle_id == failed.cycle_id
+    shas = store.get_cycle(ok.cycle_id).plan_state(ok.plan_id).commit_shas
+    changed = git(ws, "show", "--name-only", "--format=", *shas).split()
+    assert changed == ["hello.py"]
+    Orchestrator(harness.project, config=parse_config({})).apply()
+    assert not (harness.project / "leak.py").exists() and (harness.project / "hello.py").exists()

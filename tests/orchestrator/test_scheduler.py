@@ -140,4 +140,7 @@ def test_sigterm_cancels_a_running_fire_and_records_it(harness):
     assert plan.status == PlanStatus.FAILED and plan.failure.code == "interrupted"
     cycle = store.get_cycle(last.cycle_id)
     assert Path(cycle.workspace_path).is_dir()  # the workspace is kept for a rerun
+    from helpers import git
+
+    assert git(Path(cycle.workspace_path), "status", "--porcelain") == ""  # clean for the next plan
     assert not store.fire_lock().path.exists()

@@ -307,3 +307,116 @@ def test_snapshot_apply_after_the_snapshot_is_gone_is_refused(tmp_path: Path, ba
     shutil.rmtree(ws.path)
     err = _refused(project, ws, ["S"], [apply_info("S", result)], ErrorCode.APPLY_FAILED)
     assert "is gone" in err.message
+
+
+# --- the rest of a cycle after a partial apply ----------------------------------------------------------
+
+
+def _two_clean_plans(ws: WorkspaceInfo):
+    """P1 and P2 both touch app.py (lines 5 and 30), P2 also deletes a file: each applies on the base alone."""
+    p1 = run_plan(ws, "P1", {"src/app.py": replace_line(APP, 5, "P1 line 5")})
+    p2 = run_plan(
+        ws,
+        "P2",
+        {
+            "src/app.py": replace_line(replace_line(APP, 5, "P1 line 5"), 30, "P2 line 30"),
+            "docs/guide.md": None,
+        },
+    )
+    deps = analyze_dependencies(
+        ws,
+        [
+            PlanCommits(plan_id="P1", commit_shas=p1.commit_shas),
+            PlanCommits(plan_id="P2", commit_shas=p2.commit_shas),
+        ],
+    )
+    assert deps["P1"].status == deps["P2"].status == DependencyStatus.CLEAN
+    return apply_info("P1", p1), apply_info("P2", p2)
+
+
+def _applied(plan):
+    return plan.model_copy(update={"status": PlanStatus.APPLIED})
+
+
+def test_the_rest_applies_after_a_partial_apply(project: Path, ws: WorkspaceInfo) -> None:
+    p1, p2 = _two_clean_plans(ws)
+    make_index_stale(project)
+    index = (project / ".git/index").read_bytes()
+    apply_plans(project, ws, ["P2"], [p1, p2])
+    app = (project / "src/app.py").read_text()
+    assert "P2 line 30" in app and "P1 line 5" not in app
+    result = apply_plans(project, ws, ["P1"], [p1, _applied(p2)])
+    assert result.applied == ["P1"] and [f.path for f in result.files] == ["src/app.py"]
+    final = (project / "src/app.py").read_text()  # base + P1 + P2 = the cycle branch's content
+    assert final == (Path(ws.path) / "src/app.py").read_text() and "P1 line 5" in final
+    assert not (project / "docs/guide.md").exists()
+    assert (project / ".git/index").read_bytes() == index  # still nothing staged
+
+
+def test_a_dependent_plan_follows_its_uncommitted_dependency(project: Path, ws: WorkspaceInfo) -> None:
+    """A adds a module (untracked once applied) that B edits: B alone, after A, builds on A's uncommitted files."""
+    a = run_plan(ws, "A", {"src/app.py": replace_line(APP, 5, "A"), "src/a_mod.py": "A = 1\n"})
+    b = run_plan(
+        ws, "B", {"src/app.py": replace_line(replace_line(APP, 5, "A"), 6, "B"), "src/a_mod.py": "B = 2\n"}
+    )
+    plans = [apply_info("A", a), apply_info("B", b, depends_on=["A"])]
+    apply_plans(project, ws, ["A"], plans)
+    assert git(project, "status", "--porcelain", "--", "src/a_mod.py") == "?? src/a_mod.py"
+    apply_plans(project, ws, ["B"], [_applied(plans[0]), plans[1]])
+    assert (project / "src/a_mod.py").read_text() == "B = 2\n"
+    assert (project / "src/app.py").read_text() == (Path(ws.path) / "src/app.py").read_text()
+
+
+def test_applied_content_that_the_user_staged_is_not_a_user_edit(project: Path, ws: WorkspaceInfo) -> None:
+    p1, p2 = _two_clean_plans(ws)
+    apply_plans(project, ws, ["P2"], [p1, p2])
+    git(project, "add", "src/app.py")
+    apply_plans(project, ws, ["P1"], [p1, _applied(p2)])
+    assert (project / "src/app.py").read_text() == (Path(ws.path) / "src/app.py").read_text()
+    staged = git(project, "show", ":src/app.py")  # the user's index keeps what they staged
+    assert "P2 line 30" in staged and "P1 line 5" not in staged
+
+
+def test_a_user_edit_on_top_of_an_applied_plan_still_refuses(project: Path, ws: WorkspaceInfo) -> None:
+    p1, p2 = _two_clean_plans(ws)
+    apply_plans(project, ws, ["P2"], [p1, p2])
+    write(project, "src/app.py", replace_line((project / "src/app.py").read_text(), 35, "the user's line 35"))
+    err = _refused(project, ws, ["P1"], [p1, _applied(p2)], ErrorCode.CHECKOUT_DIRTY)
+    assert err.details["files"] == ["src/app.py"]
+    assert "the user's line 35" in (project / "src/app.py").read_text()
+
+
+def test_a_user_staged_edit_under_applied_content_still_refuses(project: Path, ws: WorkspaceInfo) -> None:
+    p1, p2 = _two_clean_plans(ws)
+    apply_plans(project, ws, ["P2"], [p1, p2])
+    with_p2 = (project / "src/app.py").read_text()
+    write(project, "src/app.py", "the user's staged app\n")
+    git(project, "add", "src/app.py")
+    write(project, "src/app.py", with_p2)  # disk matches HEAD + P2, the index holds the user's work
+    err = _refused(project, ws, ["P1"], [p1, _applied(p2)], ErrorCode.CHECKOUT_DIRTY)
+    assert err.details["files"] == ["src/app.py"]
+
+
+def test_a_conflict_after_a_partial_apply_changes_nothing(project: Path, ws: WorkspaceInfo) -> None:
+    p1, p2 = _two_clean_plans(ws)
+    apply_plans(project, ws, ["P2"], [p1, p2])
+    with_p2 = (project / "src/app.py").read_text()
+    write(project, "src/app.py", replace_line(APP, 5, "the user's line 5"))
+    git(project, "commit", "-q", "-m", "user line 5", "--", "src/app.py")
+    write(project, "src/app.py", replace_line(with_p2, 5, "the user's line 5"))  # HEAD + P2, uncommitted
+    err = _refused(project, ws, ["P1"], [p1, _applied(p2)], ErrorCode.APPLY_CONFLICT)
+    assert err.details["files"] == ["src/app.py"]
+
+
+def test_snapshot_the_rest_applies_after_a_partial_apply(tmp_path: Path, base_dir: Path) -> None:
+    project = _plain_project(tmp_path)
+    write(project, "lib/util.py", "".join(f"X{i} = {i}\n" for i in range(20)))
+    ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir)
+    util = (project / "lib/util.py").read_text()
+    one = replace_line(util, 2, "ONE = 1")
+    p1 = apply_info("P1", run_plan(ws, "P1", {"lib/util.py": one}))
+    p2 = apply_info("P2", run_plan(ws, "P2", {"lib/util.py": replace_line(one, 18, "TWO = 2")}))
+    apply_plans(project, ws, ["P2"], [p1, p2])
+    assert "TWO = 2" in (project / "lib/util.py").read_text()
+    apply_plans(project, ws, ["P1"], [p1, _applied(p2)])
+    assert (project / "lib/util.py").read_text() == (Path(ws.path) / "lib/util.py").read_text()
