@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import DISCOVER, EXECUTE, PLAN, REPORT
+from fire_scripts import DISCOVER, EXECUTE, PLAN, REPORT
 from helpers import git, tree_hashes
 
 from core.errors import AlwaysOnError

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DISCOVER, EXECUTE, PLAN, REPORT
+from fire_scripts import DISCOVER, EXECUTE, PLAN, REPORT
 from helpers import git
 
 from core.config import parse_config

@@ -12,7 +12,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import DISCOVER, EXECUTE, SCRIPTED_AGENT
+from fire_scripts import DISCOVER, EXECUTE, SCRIPTED_AGENT
 
 from core.config import parse_config
 from core.records import FireOutcome, PhaseEvent, PhaseEventType, PlanStatus, utcnow

@@ -10,14 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from seed import NOW, make_project, seed_full
-
-from tui.app import AlwaysOnApp
-from tui.bridge import Bridge
-from tui.clock import Clock
-
-SIZE = (100, 32)
-
+from seed import SIZE, frozen_clock, make_app, make_project, seed_full  # noqa: F401 - re-exported
 
 @pytest.fixture(autouse=True)
 def fake_home(tmp_path, monkeypatch) -> Path:
@@ -35,11 +28,3 @@ def project(tmp_path) -> Path:
 def seeded(project) -> Path:
     seed_full(project)
     return project
-
-
-def frozen_clock() -> Clock:
-    return Clock(lambda: NOW, UTC)
-
-
-def make_app(project: Path, *, watch: bool = False, **kwargs) -> AlwaysOnApp:
-    return AlwaysOnApp(Bridge(project), clock=frozen_clock(), watch=watch, **kwargs)

@@ -35,7 +35,9 @@ from core.records import (
     RunKind,
 )
 from core.storage import ProjectStore, Store
-from tui.bridge import display_path
+from tui.app import AlwaysOnApp
+from tui.bridge import Bridge, display_path
+from tui.clock import Clock
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -309,3 +311,16 @@ def seed_full(project: Path, store: Store | None = None) -> ProjectStore:
                last_run_id=rid(4), runs_today=6, runs_today_date=NOW.date(), consecutive_failures=1,
                last_change_at=at(-40), active_cycle_id=CYCLE, next_tick_at=at(10))
     return ps
+
+
+# --- app helpers shared by the TUI tests (a module with its own name: conftest modules collide) ---
+
+SIZE = (100, 32)
+
+
+def frozen_clock() -> Clock:
+    return Clock(lambda: NOW, UTC)
+
+
+def make_app(project: Path, *, watch: bool = False, **kwargs) -> AlwaysOnApp:
+    return AlwaysOnApp(Bridge(project), clock=frozen_clock(), watch=watch, **kwargs)

@@ -6,7 +6,7 @@ import asyncio
 import sys
 import threading
 
-from conftest import SIZE, make_app
+from seed import SIZE, make_app
 from helpers import tree_hashes
 from seed import NOW, pid, rid
 

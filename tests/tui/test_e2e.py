@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import SIZE
+from seed import SIZE
 from helpers import tree_hashes
 from seed import pid
 

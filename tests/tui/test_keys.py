@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import SIZE, make_app
+from seed import SIZE, make_app
 from seed import pid
 from test_app import wait_for
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import SIZE, make_app
+from seed import SIZE, make_app
 from seed import NOW, agent_events, phase_events, pid, rid
 
 from core.errors import AlwaysOnError, ErrorCode

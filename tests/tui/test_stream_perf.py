@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import SIZE, make_app
+from seed import SIZE, make_app
 from seed import NOW
 
 from core.records import AgentEvent, AgentEventKind, Phase, PhaseEvent, PhaseEventType
