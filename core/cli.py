@@ -79,14 +79,7 @@ def cmd_init(args) -> int:
     orch = _orchestrator(args)
     orch.register()
 
-    def enable(st) -> None:
-        st.enabled = True
-        st.paused = False
-        st.disabled_reason = None
-        st.consecutive_failures = 0
-        st.dormant_since = None
-
-    orch.store.update_state(enable)
+    orch.store.update_state(lambda st: st.enable())
     print(f"Registered {orch.project} (project id {orch.store.project_id}); the daemon will work on it.")
     return 0
 

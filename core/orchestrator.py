@@ -384,7 +384,7 @@ class Orchestrator:
     # --- workspace + execution + report -----------------------------------------------------------------
 
     def _workspace_for(self, run: _RunContext):
-        from core.workspace import WorkspaceInfo, prepare_workspace
+        from core.workspace import prepare_workspace
 
         active = self.store.active_cycle()
         existing = None

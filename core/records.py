@@ -160,6 +160,14 @@ class ProjectState(Record):
     next_tick_at: datetime | None = None
     blocked_by: str | None = None
 
+    def enable(self) -> None:
+        """The user's "work on this again": clears pause, disable-after-failures and dormancy."""
+        self.enabled = True
+        self.paused = False
+        self.disabled_reason = None
+        self.consecutive_failures = 0
+        self.dormant_since = None
+
     def count_run(self, today: date) -> None:
         """Increment today's run count, rolling over at the day boundary."""
         if self.runs_today_date != today:

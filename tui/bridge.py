@@ -220,12 +220,7 @@ class Bridge:
     def set_paused(self, paused: bool) -> None:
         """Pause or resume scheduled fires; resuming also re-enables a project disabled after failures."""
         if not paused:
-            def reenable(st: ProjectState) -> None:
-                if st.disabled_reason:
-                    st.disabled_reason = None
-                    st.consecutive_failures = 0
-
-            self.pstore.update_state(reenable)
+            self.pstore.update_state(lambda st: st.enable())
         sched = self.scheduler()
         if sched is not None:
             sched.set_paused(self.project, paused)
