@@ -92,8 +92,8 @@ def evaluate_gates(
         return block("lock_busy", f"another process (pid {holder.pid}) is firing")
     cycle = store.active_cycle()
     if cycle is not None:
-        plans = store.plans()
-        open_count = sum(1 for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in OPEN_PLAN_STATUSES)
+        # the cycle's own per-plan states mirror plan statuses: no need to read the (possibly large) plan index
+        open_count = sum(1 for s in cycle.plans if s.status in OPEN_PLAN_STATUSES)
         if open_count >= sched.max_plans_per_cycle:
             return block("cycle_full", f"the active cycle holds {open_count} open plans; review and apply or archive")
     if due is not None and now < due:
