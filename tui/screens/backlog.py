@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Label, Select, Static
 
 from core.records import PlanRecord, PlanStatus
 from tui.screens.base import MainScreen
-from tui.widgets.table import RowTable, fit_columns, keep_cursor
+from tui.widgets.table import BatchedFill, RowTable, fit_columns
 
 STATUS_STYLE = {
     PlanStatus.READY: "cyan",
@@ -59,6 +59,10 @@ class BacklogScreen(MainScreen):
         super().__init__()
         self.filter = ALL
         self._plans: list[PlanRecord] = []
+        self._by_id: dict[str, PlanRecord] = {}
+        self._version = 0  # bumped when the plans read differ from the last ones
+        self._filled: tuple | None = None  # what the table was last filled with (plans version, filter, layout)
+        self._batches: BatchedFill | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
@@ -68,37 +72,53 @@ class BacklogScreen(MainScreen):
         yield RowTable(id="plans", zebra_stripes=True)
         yield Static(id="plan-detail")
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
         self.table.focus()
 
     @property
     def table(self) -> DataTable:
         return self.query_one("#plans", DataTable)
 
+    @property
+    def filling(self) -> bool:
+        """Rows are still being added to the table (a big backlog arrives in batches)."""
+        return self._batches is not None and self._batches.pending
+
     def reload(self) -> None:
-        self._plans = self.ao.bridge.plans()
+        plans = self.ao.bridge.plans()
+        if plans != self._plans or not self._version:
+            self._plans = plans
+            self._by_id = {p.id: p for p in plans}
+            self._version += 1
         self._fill()
 
     def _fill(self) -> None:
-        table = self.table
+        """Rebuild the table, unless it already shows these plans with this filter at this width (and day)."""
         clock = self.ao.clock
+        width = self.size.width or 100
+        columns = self.COLUMNS if width >= self.NARROW else self.COLUMNS[:-1]
+        widths = fit_columns(columns, width)
+        wanted = (self._version, self.filter, tuple(widths), clock.local(clock.now()).date())
+        if wanted == self._filled:
+            return
+        self._filled = wanted
         shown = [p for p in self._plans if matches(p, self.filter)]
-        with keep_cursor(table):
-            table.clear(columns=True)
-            width = self.size.width or 100
-            columns = self.COLUMNS if width >= self.NARROW else self.COLUMNS[:-1]
-            for (key, label, _), w in zip(columns, fit_columns(columns, width), strict=True):
-                table.add_column(label, key=key, width=w)
-            for plan in shown:
-                cells = [
-                    status_cell(plan.status),
-                    Text(plan.title),
-                    Text(plan.dedupe_key, style="dim"),
-                    Text(clock.short(plan.created_at)),
-                    Text((plan.cycle_id or "–")[-6:]),
-                ]
-                table.add_row(*cells[:len(columns)], key=plan.id)
+        n = len(columns)
+
+        def row(plan: PlanRecord) -> tuple[str, list[Text]]:
+            cells = [
+                status_cell(plan.status),
+                Text(plan.title),
+                Text(plan.dedupe_key, style="dim"),
+                Text(clock.short(plan.created_at)),
+                Text((plan.cycle_id or "–")[-6:]),
+            ]
+            return plan.id, cells[:n]
+
+        if self._batches is None:
+            self._batches = BatchedFill(self.table)
+        self._batches.fill([(key, label, w) for (key, label, _), w in zip(columns, widths, strict=True)], shown,
+                           row)
         self.query_one("#count", Label).update(f"  {len(shown)} of {len(self._plans)} plans")
         self._show_detail()
 
@@ -122,7 +142,7 @@ class BacklogScreen(MainScreen):
         self._show_detail()
 
     def on_resize(self) -> None:
-        if self._plans:
+        if self._filled is not None:  # refills only if the width changed the columns
             self._fill()
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -144,7 +164,7 @@ class BacklogScreen(MainScreen):
         if table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((p for p in self._plans if p.id == key), None)
+        return self._by_id.get(key)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

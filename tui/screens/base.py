@@ -1,4 +1,8 @@
-"""What the four main screens share: header, tab bar, footer, and a ``reload`` the app calls on store changes."""
+"""What the four main screens share: header, tab bar, footer, and a ``reload`` the app calls on store changes.
+
+Textual calls a message handler of every class in the MRO (base classes after subclasses), so subclasses must
+not call ``super().on_mount()`` and friends: the base's work would run twice.
+"""
 
 from __future__ import annotations
 
@@ -32,17 +36,24 @@ class MainScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    _suspended = False
+
     def on_mount(self) -> None:
         self.title = self.TITLE
         self.sub_title = self.ao.bridge.display_path
         self.reload()
+
+    def on_screen_suspend(self) -> None:
+        self._suspended = True
 
     def on_screen_resume(self) -> None:
         try:
             self.query_one(NavTabs).reset()
         except NoMatches:
             return  # not composed yet: on_mount loads it
-        self.reload()
+        if self._suspended:  # the resume that follows the first mount has nothing new to show
+            self._suspended = False
+            self.reload()
 
     def reload(self) -> None:
         """Re-read what this screen shows from the store (called on resume and when the store changes)."""

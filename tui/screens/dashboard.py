@@ -32,8 +32,7 @@ class DashboardScreen(MainScreen):
     def on_mount(self) -> None:
         self.query_one("#status").border_title = "Project"
         self.query_one("#stepper").border_title = "Current fire"
-        self.ao.dashboard = self
-        super().on_mount()
+        self.ao.dashboard = self  # MainScreen.on_mount (title, reload) runs after this one
         self.stream.write_lines(self.ao.stream_backlog())
         self.set_interval(1.0, self.tick)
 
@@ -52,7 +51,7 @@ class DashboardScreen(MainScreen):
         self.query_one(PhaseStepper).update(stepper_text(self.ao.current_run, self.ao.clock))
 
     def tick(self) -> None:
-        """Once a second: elapsed times and 'next tick in …' move on."""
+        """Once a second: elapsed times and 'next tick in …' move on (the state and gate only: small reads)."""
         if self.app.screen is self:
             self.reload()
 

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from core.records import FireOutcome, RunHistoryEntry
 from tui.clock import duration
 from tui.screens.base import MainScreen
-from tui.widgets.table import RowTable, fit_columns, keep_cursor
+from tui.widgets.table import BatchedFill, RowTable, fit_columns
 
 OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
 
@@ -31,44 +31,61 @@ class HistoryScreen(MainScreen):
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunHistoryEntry] = []
+        self._by_id: dict[str, RunHistoryEntry] = {}
         self._titles: dict[str, str] = {}
+        self._version = 0  # bumped when the runs or plan titles read differ from the last ones
+        self._filled: tuple | None = None  # what the table was last filled with (version, layout, day)
+        self._batches: BatchedFill | None = None
 
     def compose_body(self) -> ComposeResult:
         yield RowTable(id="runs", zebra_stripes=True)
         yield Static(id="run-detail")
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
         self.table.focus()
 
     @property
     def table(self) -> DataTable:
         return self.query_one("#runs", DataTable)
 
+    @property
+    def filling(self) -> bool:
+        """Rows are still being added to the table (a long history arrives in batches)."""
+        return self._batches is not None and self._batches.pending
+
     def reload(self) -> None:
-        self._runs = self.ao.bridge.history()
-        self._titles = {p.id: p.title for p in self.ao.bridge.plans()}
+        runs = self.ao.bridge.history()
+        titles = {p.id: p.title for p in self.ao.bridge.plans()}
+        if runs != self._runs or titles != self._titles or not self._version:
+            self._runs, self._titles = runs, titles
+            self._by_id = {r.run_id: r for r in runs}
+            self._version += 1
         self._fill()
 
     def _fill(self) -> None:
-        table = self.table
+        """Rebuild the table, unless it already shows these runs at this width (and day)."""
         clock = self.ao.clock
-        with keep_cursor(table):
-            table.clear(columns=True)
-            widths = fit_columns(self.COLUMNS, self.size.width or 100)
-            for (key, label, _), width in zip(self.COLUMNS, widths, strict=True):
-                table.add_column(label, key=key, width=width)
-            for run in self._runs:
-                error = Text(run.error.code, style="red") if run.error else Text("–", style="dim")
-                table.add_row(
-                    Text(clock.short(run.started_at)),
-                    Text(str(run.kind)),
-                    Text(str(run.outcome), style=OUTCOME_STYLE.get(run.outcome, "")),
-                    Text(duration(run.duration_seconds)),
-                    self._plan_cell(run),
-                    error,
-                    key=run.run_id,
-                )
+        widths = fit_columns(self.COLUMNS, self.size.width or 100)
+        wanted = (self._version, tuple(widths), clock.local(clock.now()).date())
+        if wanted == self._filled:
+            return
+        self._filled = wanted
+
+        def row(run: RunHistoryEntry) -> tuple[str, list[Text]]:
+            error = Text(run.error.code, style="red") if run.error else Text("–", style="dim")
+            return run.run_id, [
+                Text(clock.short(run.started_at)),
+                Text(str(run.kind)),
+                Text(str(run.outcome), style=OUTCOME_STYLE.get(run.outcome, "")),
+                Text(duration(run.duration_seconds)),
+                self._plan_cell(run),
+                error,
+            ]
+
+        if self._batches is None:
+            self._batches = BatchedFill(self.table)
+        self._batches.fill([(key, label, w) for (key, label, _), w in zip(self.COLUMNS, widths, strict=True)],
+                           self._runs, row)
         self._show_detail()
 
     def _plan_cell(self, run: RunHistoryEntry) -> Text:
@@ -95,7 +112,7 @@ class HistoryScreen(MainScreen):
         self._show_detail()
 
     def on_resize(self) -> None:
-        if self._runs:
+        if self._filled is not None:  # refills only if the width changed the columns
             self._fill()
 
     def highlighted(self) -> RunHistoryEntry | None:
@@ -103,7 +120,7 @@ class HistoryScreen(MainScreen):
         if table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((r for r in self._runs if r.run_id == key), None)
+        return self._by_id.get(key)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -55,6 +55,7 @@ class ReviewScreen(MainScreen):
         self.files: list[FileChange] = []
         self._files_for: tuple[str, tuple[str, ...]] | None = None
         self._diff_for: tuple | None = None
+        self._layout: tuple[int, int] | None = None  # the widths the tables were last laid out for
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="cycle-info")
@@ -67,8 +68,7 @@ class ReviewScreen(MainScreen):
     def on_mount(self) -> None:
         self.query_one("#cycle-plans").border_title = "Plans (space selects)"
         self.query_one("#files").border_title = "Files"
-        super().on_mount()
-        self.plans_table.focus()
+        self.plans_table.focus()  # MainScreen.on_mount (title, reload) runs after this one
 
     @property
     def plans_table(self) -> DataTable:
@@ -285,6 +285,10 @@ class ReviewScreen(MainScreen):
         return "\n".join(chunks)
 
     def on_resize(self) -> None:
+        layout = (self.size.width, self.files_table.size.width)
+        if layout == self._layout:
+            return  # column widths follow these widths only
+        self._layout = layout
         if self.cycle is not None:
             self._refresh_view()
             if self.files:

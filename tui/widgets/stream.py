@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import RichLog
 
-MAX_LINES = 5000
+MAX_LINES = 1000  # scrollback: every kept line is hundreds of GC-tracked objects that full GC passes walk
 
 
 class PendingLine(Widget):
