@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from seed import SIZE, frozen_clock, make_app, make_project, seed_full  # noqa: F401 - re-exported
+
 
 @pytest.fixture(autouse=True)
 def fake_home(tmp_path, monkeypatch) -> Path:

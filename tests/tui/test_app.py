@@ -6,9 +6,8 @@ import asyncio
 import sys
 import threading
 
-from seed import SIZE, make_app
 from helpers import tree_hashes
-from seed import NOW, pid, rid
+from seed import NOW, SIZE, make_app, pid, rid
 
 from core.records import (
     AgentEvent,

@@ -8,9 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from seed import SIZE
 from helpers import tree_hashes
-from seed import pid
+from seed import SIZE, pid
 
 from core.records import FireOutcome, PlanStatus
 from core.storage import Store

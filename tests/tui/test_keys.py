@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from seed import SIZE, make_app
-from seed import pid
+from seed import SIZE, make_app, pid
 from test_app import wait_for
 
 from tui.screens.backlog import BacklogScreen

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from seed import SIZE, make_app
-from seed import NOW, agent_events, phase_events, pid, rid
+from seed import NOW, SIZE, agent_events, make_app, phase_events, pid, rid
 
 from core.errors import AlwaysOnError, ErrorCode
 from core.records import AgentEvent, AgentEventKind, Phase

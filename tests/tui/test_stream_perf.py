@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from seed import SIZE, make_app
-from seed import NOW
+from seed import NOW, SIZE, make_app
 
 from core.records import AgentEvent, AgentEventKind, Phase, PhaseEvent, PhaseEventType
 
