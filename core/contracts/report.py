@@ -43,7 +43,7 @@ class ParsedReport(BaseModel):
 
 def _canonical(heading: str) -> str | None:
     h = re.sub(r"[^a-z0-9 -]+", "", heading.lower()).strip()
-    for name, words in _KEYWORDS:
+    for name, _words in _KEYWORDS:
         if h == name.lower():
             return name
     for name, words in _KEYWORDS:
