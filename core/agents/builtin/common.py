@@ -226,6 +226,9 @@ class Turn:
         return str(p if p.is_absolute() else Path(self.session.cwd) / p)
 
     async def say(self, text: str) -> None:
+        """One whole message; ends with a newline so consecutive messages never run together in a transcript."""
+        if not text.endswith("\n"):
+            text += "\n"
         await self.conn.session_update(session_id=self.session.id, update=update_agent_message_text(text))
 
     async def tool_start(
