@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, Select, Static
 
 from core.records import PlanRecord, PlanStatus
-from tui.screens.base import MainScreen
+from tui.screens.base import RecordTableScreen
 from tui.widgets.table import BatchedFill, RowTable, fit_columns
 
 STATUS_STYLE = {
@@ -40,7 +40,8 @@ def matches(plan: PlanRecord, flt: str) -> bool:
     return plan.status == flt
 
 
-class BacklogScreen(MainScreen):
+class BacklogScreen(RecordTableScreen):
+    TABLE_ID = "plans"
     MODE = "backlog"
     TITLE = "Backlog"
     CSS_PATH = "backlog.tcss"
@@ -59,7 +60,6 @@ class BacklogScreen(MainScreen):
         super().__init__()
         self.filter = ALL
         self._plans: list[PlanRecord] = []
-        self._by_id: dict[str, PlanRecord] = {}
         self._version = 0  # bumped when the plans read differ from the last ones
         self._filled: tuple | None = None  # what the table was last filled with (plans version, filter, layout)
         self._batches: BatchedFill | None = None
@@ -74,10 +74,6 @@ class BacklogScreen(MainScreen):
 
     def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
         self.table.focus()
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#plans", DataTable)
 
     @property
     def filling(self) -> bool:
@@ -158,17 +154,6 @@ class BacklogScreen(MainScreen):
 
     def action_prev_filter(self) -> None:
         self.set_filter(FILTERS[(FILTERS.index(self.filter) - 1) % len(FILTERS)])
-
-    def highlighted(self) -> PlanRecord | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self._by_id.get(key)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open()
 
     def action_open(self) -> None:
         plan = self.highlighted()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import DataTable, Footer, Header
 
 from tui.widgets.nav import NavTabs
 
@@ -57,3 +57,31 @@ class MainScreen(Screen[None]):
 
     def reload(self) -> None:
         """Re-read what this screen shows from the store (called on resume and when the store changes)."""
+
+
+class RecordTableScreen(MainScreen):
+    """A main screen around one table of records keyed by id: the highlighted record, and enter/click opens it."""
+
+    TABLE_ID = ""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_id: dict[str, object] = {}
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(f"#{self.TABLE_ID}", DataTable)
+
+    def highlighted(self):
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self._by_id.get(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError

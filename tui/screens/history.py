@@ -11,13 +11,14 @@ from textual.widgets import DataTable, Static
 
 from core.records import FireOutcome, RunHistoryEntry
 from tui.clock import duration
-from tui.screens.base import MainScreen
+from tui.screens.base import RecordTableScreen
 from tui.widgets.table import BatchedFill, RowTable, fit_columns
 
 OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
 
 
-class HistoryScreen(MainScreen):
+class HistoryScreen(RecordTableScreen):
+    TABLE_ID = "runs"
     MODE = "history"
     TITLE = "History"
     CSS_PATH = "history.tcss"
@@ -31,7 +32,6 @@ class HistoryScreen(MainScreen):
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunHistoryEntry] = []
-        self._by_id: dict[str, RunHistoryEntry] = {}
         self._titles: dict[str, str] = {}
         self._version = 0  # bumped when the runs or plan titles read differ from the last ones
         self._filled: tuple | None = None  # what the table was last filled with (version, layout, day)
@@ -43,10 +43,6 @@ class HistoryScreen(MainScreen):
 
     def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
         self.table.focus()
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#runs", DataTable)
 
     @property
     def filling(self) -> bool:
@@ -114,17 +110,6 @@ class HistoryScreen(MainScreen):
     def on_resize(self) -> None:
         if self._filled is not None:  # refills only if the width changed the columns
             self._fill()
-
-    def highlighted(self) -> RunHistoryEntry | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self._by_id.get(key)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open()
 
     def action_open(self) -> None:
         run = self.highlighted()
