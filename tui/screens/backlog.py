@@ -60,9 +60,6 @@ class BacklogScreen(RecordTableScreen):
         super().__init__()
         self.filter = ALL
         self._plans: list[PlanRecord] = []
-        self._version = 0  # bumped when the plans read differ from the last ones
-        self._filled: tuple | None = None  # what the table was last filled with (plans version, filter, layout)
-        self._batches: BatchedFill | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
@@ -71,14 +68,6 @@ class BacklogScreen(RecordTableScreen):
             yield Label("", id="count")
         yield RowTable(id="plans", zebra_stripes=True)
         yield Static(id="plan-detail")
-
-    def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
-        self.table.focus()
-
-    @property
-    def filling(self) -> bool:
-        """Rows are still being added to the table (a big backlog arrives in batches)."""
-        return self._batches is not None and self._batches.pending
 
     def reload(self) -> None:
         plans = self.ao.bridge.plans()

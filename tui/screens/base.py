@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from tui.widgets.nav import NavTabs
+from tui.widgets.table import BatchedFill
 
 if TYPE_CHECKING:
     from tui.app import AlwaysOnApp
@@ -67,6 +68,17 @@ class RecordTableScreen(MainScreen):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._by_id: dict[str, object] = {}
+        self._version = 0  # bumped when the records read differ from the last ones
+        self._filled: tuple | None = None  # what the table was last filled with (version, layout, ...)
+        self._batches: BatchedFill | None = None
+
+    def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
+        self.table.focus()
+
+    @property
+    def filling(self) -> bool:
+        """Rows are still being added to the table (a big store arrives in batches)."""
+        return self._batches is not None and self._batches.pending
 
     @property
     def table(self) -> DataTable:

@@ -33,21 +33,10 @@ class HistoryScreen(RecordTableScreen):
         super().__init__()
         self._runs: list[RunHistoryEntry] = []
         self._titles: dict[str, str] = {}
-        self._version = 0  # bumped when the runs or plan titles read differ from the last ones
-        self._filled: tuple | None = None  # what the table was last filled with (version, layout, day)
-        self._batches: BatchedFill | None = None
 
     def compose_body(self) -> ComposeResult:
         yield RowTable(id="runs", zebra_stripes=True)
         yield Static(id="run-detail")
-
-    def on_mount(self) -> None:  # MainScreen.on_mount (title, reload) runs after this one
-        self.table.focus()
-
-    @property
-    def filling(self) -> bool:
-        """Rows are still being added to the table (a long history arrives in batches)."""
-        return self._batches is not None and self._batches.pending
 
     def reload(self) -> None:
         runs = self.ao.bridge.history()
