@@ -966,15 +966,19 @@ class AgentGateway:
             outcome=AllowedOutcome(outcome="selected", option_id=chosen.option_id)
         )
 
-    def _read_text_file(self, session_id: str, path: str, line: int | None, limit: int | None):
+    def _file_access(self, session_id: str, path: str, *, write: bool):
+        """Count the call, resolve the path against the session's cwd, and refuse it unless the policy allows."""
         ph = self._require(session_id)
-        self._client_call(ph, f"read {path}")
+        self._client_call(ph, f"{'write' if write else 'read'} {path}")
         target = self._path(ph, path)
-        decision = ph.policy.check_read(target)
+        decision = ph.policy.check_write(target) if write else ph.policy.check_read(target)
         if not decision.allowed:
-            raise self._deny(
-                ph, AgentEventKind.FILE_READ, str(target), decision.reason, {"path": str(target)}
-            )
+            kind = AgentEventKind.FILE_WRITE if write else AgentEventKind.FILE_READ
+            raise self._deny(ph, kind, str(target), decision.reason, {"path": str(target)})
+        return ph, target, decision
+
+    def _read_text_file(self, session_id: str, path: str, line: int | None, limit: int | None):
+        ph, target, decision = self._file_access(session_id, path, write=False)
         try:
             if target.stat().st_size > _MAX_READ_BYTES:
                 raise RequestError.invalid_params({"path": str(target), "reason": "file larger than 10 MB"})
@@ -1001,14 +1005,7 @@ class AgentGateway:
         return ReadTextFileResponse(content=text)
 
     def _write_text_file(self, session_id: str, path: str, content: str):
-        ph = self._require(session_id)
-        self._client_call(ph, f"write {path}")
-        target = self._path(ph, path)
-        decision = ph.policy.check_write(target)
-        if not decision.allowed:
-            raise self._deny(
-                ph, AgentEventKind.FILE_WRITE, str(target), decision.reason, {"path": str(target)}
-            )
+        ph, target, decision = self._file_access(session_id, path, write=True)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
