@@ -167,8 +167,9 @@ class Orchestrator:
         for plan in self.store.plans().values():
             if plan.status == PlanStatus.EXECUTING:
                 run_id = plan.run_ids[-1] if plan.run_ids else "unknown-run"
-                self._fail_plan(plan.id, ErrorCode.INTERRUPTED, "the process running this plan ended before it finished")
                 note = self._set_aside(plan.id, run_id)
+                self._fail_plan(plan.id, ErrorCode.INTERRUPTED,
+                                "the process running this plan ended before it finished" + note)
                 notes.append(f"plan {plan.id} was interrupted; marked failed{note}")
         for cycle in self.store.cycles().values():
             if cycle.status == CycleStatus.APPLYING:  # apply holds the lock: nobody alive is applying it
@@ -500,11 +501,7 @@ class Orchestrator:
             code, message = failure
             run.fail(ErrorCode.EXECUTION_FAILED, message)
             self._write_fallback(run, plan, cycle, files, reason=f"{code}: {message}", last_text=result.last_text)
-            self._fail_plan(plan_id, code, message)
-            note = self._set_aside(plan_id, run.run_id)
-            if note:
-                self.store.update_plan(plan_id, lambda p: setattr(p, "failure",
-                                                                   ErrorInfo(code=str(code), message=message + note)))
+            self._fail_plan(plan_id, code, message + self._set_aside(plan_id, run.run_id))
             self.emit(PhaseEventType.RUN_FAILED, run, phase=Phase.EXECUTION, error=run.error, message=message)
             return
         self.emit(PhaseEventType.EXECUTION_COMPLETED, run, phase=Phase.EXECUTION,
