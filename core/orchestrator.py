@@ -779,6 +779,12 @@ class Orchestrator:
 
     # --- diffs --------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _plan_ranges(cycle: CycleRecord, plan_ids: list[str]) -> list[tuple[str, str]]:
+        """(before, after) heads of the selected plans that made commits, in cycle order."""
+        return [(s.before_head, s.after_head) for s in cycle.plans
+                if s.plan_id in plan_ids and s.before_head and s.after_head and s.commit_shas]
+
     def cycle_files(self, cycle_id: str, plan_ids: list[str] | None = None) -> list[FileChange]:
         from core.workspace import diff_files
 
@@ -790,15 +796,14 @@ class Orchestrator:
 
             return diff_files(Path(cycle.workspace_path), cycle.base_commit, head_of(self._ws(cycle)))
         merged: dict[str, FileChange] = {}
-        for s in cycle.plans:
-            if s.plan_id in plan_ids and s.before_head and s.after_head and s.commit_shas:
-                for f in diff_files(Path(cycle.workspace_path), s.before_head, s.after_head):
-                    if f.path in merged:
-                        prev = merged[f.path]
-                        merged[f.path] = prev.model_copy(update={"added": prev.added + f.added,
-                                                                 "removed": prev.removed + f.removed})
-                    else:
-                        merged[f.path] = f
+        for before, after in self._plan_ranges(cycle, plan_ids):
+            for f in diff_files(Path(cycle.workspace_path), before, after):
+                if f.path in merged:
+                    prev = merged[f.path]
+                    merged[f.path] = prev.model_copy(update={"added": prev.added + f.added,
+                                                             "removed": prev.removed + f.removed})
+                else:
+                    merged[f.path] = f
         return list(merged.values())
 
     def cycle_diff_text(self, cycle_id: str, file: str | None = None, plan_ids: list[str] | None = None) -> str:
@@ -809,8 +814,5 @@ class Orchestrator:
             return ""
         if not plan_ids:
             return diff_text(Path(cycle.workspace_path), cycle.base_commit, head_of(self._ws(cycle)), file)
-        chunks = []
-        for s in cycle.plans:
-            if s.plan_id in plan_ids and s.before_head and s.after_head and s.commit_shas:
-                chunks.append(diff_text(Path(cycle.workspace_path), s.before_head, s.after_head, file))
-        return "".join(chunks)
+        return "".join(diff_text(Path(cycle.workspace_path), before, after, file)
+                       for before, after in self._plan_ranges(cycle, plan_ids))
