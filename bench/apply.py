@@ -21,15 +21,15 @@ MODIFIED, ADDED, DELETED = 470, 15, 15
 
 
 def run(ctx: Context) -> BenchResult:
-    from core.records import DependencyStatus, PlanStatus
-    from core.workspace import PlanApplyInfo, apply_plans, prepare_workspace
+    from always_on.core.records import DependencyStatus, PlanStatus
+    from always_on.core.workspace import PlanApplyInfo, apply_plans, prepare_workspace
 
     root = ctx.fresh("apply")
     project = clone(ctx.repo20k(), root / "project")
     ws = prepare_workspace(project, cycle_id="apply-bench", base_dir=root / "workspaces", strategy="worktree")
     wpath = ws.path
     files = layout(19_998)[::40][: MODIFIED + DELETED]  # spread over the tree, one file per folder
-    first, second = files[: len(files) // 2], files[len(files) // 2:]
+    first, second = files[: len(files) // 2], files[len(files) // 2 :]
     change_files(Path(wpath), first)
     git(Path(wpath), "add", "-A")
     git(Path(wpath), "commit", "-q", "-m", "plan: part 1")
@@ -41,15 +41,21 @@ def run(ctx: Context) -> BenchResult:
     expected = len(first) + len(touched)
     assert expected == MODIFIED + ADDED + DELETED
     raw = clone(project, root / "raw-clone")
-    plans = [PlanApplyInfo(plan_id="plan-bench", status=PlanStatus.COMPLETED, commit_shas=shas,
-                           dependency_status=DependencyStatus.CLEAN)]
+    plans = [
+        PlanApplyInfo(
+            plan_id="plan-bench",
+            status=PlanStatus.COMPLETED,
+            commit_shas=shas,
+            dependency_status=DependencyStatus.CLEAN,
+        )
+    ]
     breakdowns: list[dict[str, float]] = []
 
     def product(i: int) -> float:
         with Probe() as probe:
             probe.wrap_git()
-            probe.wrap("core.workspace.apply._swap", "swap files into the checkout")
-            probe.wrap("core.workspace.apply._check_paths", "symlink check of paths")
+            probe.wrap("always_on.core.workspace.apply._swap", "swap files into the checkout")
+            probe.wrap("always_on.core.workspace.apply._check_paths", "symlink check of paths")
             with Timer() as t:
                 result = apply_plans(project, ws, ["plan-bench"], plans)
             breakdowns.append(probe.take())
@@ -58,8 +64,13 @@ def run(ctx: Context) -> BenchResult:
 
     def baseline(i: int) -> float:
         with Timer() as t:
-            subprocess.run(f"git diff {ws.base_commit}..{head} | git apply --3way", shell=True, cwd=raw,
-                           check=True, capture_output=True)
+            subprocess.run(
+                f"git diff {ws.base_commit}..{head} | git apply --3way",
+                shell=True,
+                cwd=raw,
+                check=True,
+                capture_output=True,
+            )
         return t.seconds
 
     def reset(i: int) -> None:
@@ -77,7 +88,14 @@ def run(ctx: Context) -> BenchResult:
     ours, base = interleaved(ctx.runs, product, baseline, setup=setup)
     reset(ctx.runs)
     ctx.discard(root)
-    fig = figure("apply.500", f"apply_plans of one plan touching {expected} files (2 commits, 20,000-file repo)",
-                 "s", ours, baseline_label="git diff base..head | git apply --3way in a fresh clone",
-                 baseline_samples=base, check="ratio_max", limit=1.3)
+    fig = figure(
+        "apply.500",
+        f"apply_plans of one plan touching {expected} files (2 commits, 20,000-file repo)",
+        "s",
+        ours,
+        baseline_label="git diff base..head | git apply --3way in a fresh clone",
+        baseline_samples=base,
+        check="ratio_max",
+        limit=1.3,
+    )
     return BenchResult(name="apply", title=TITLE, figures=[fig], breakdown=merge_medians(breakdowns))

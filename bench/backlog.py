@@ -1,6 +1,6 @@
 """Benchmark 6a: a backlog of 10,000 plans and 1,000 runs — ``always-on plans --json`` and the TUI backlog screen.
 
-The store is seeded through core.storage (bench.seed). ``always-on plans --json`` runs as a subprocess, as a
+The store is seeded through always_on.core.storage (bench.seed). ``always-on plans --json`` runs as a subprocess, as a
 script would run it; its raw baseline is the floor of the same job: a Python process that loads plans.json with
 ``json`` and prints the same listing fields. The backlog screen is measured in a fresh app process: the app starts
 on the dashboard, then the key ``2`` is pressed; the figure is the time from the key press to the first composed
@@ -35,7 +35,7 @@ print(json.dumps(out, ensure_ascii=False))
 
 
 def run(ctx: Context) -> BenchResult:
-    from core.storage import Store
+    from always_on.core.storage import Store
 
     project = backlog_project(ctx)
     plans_path = Store().project(project).plans_path
@@ -43,34 +43,55 @@ def run(ctx: Context) -> BenchResult:
 
     def cli(i: int) -> float:
         with Timer() as t:
-            out = subprocess.run([PYTHON, "-m", "core.cli", "plans", "--project", str(project), "--json"],
-                                 cwd=REPO_ROOT, env=env, capture_output=True, check=True).stdout
+            out = subprocess.run(
+                [PYTHON, "-m", "always_on.core.cli", "plans", "--project", str(project), "--json"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                check=True,
+            ).stdout
         rows = json.loads(out.splitlines()[-1])
         assert len(rows) == PLANS and {"id", "title", "status", "dedupe_key", "cycle_id"} <= set(rows[0])
         return t.seconds
 
     def raw(i: int) -> float:
         with Timer() as t:
-            out = subprocess.run([PYTHON, "-c", RAW_LISTING, str(plans_path)], env=env, capture_output=True,
-                                 check=True).stdout
+            out = subprocess.run(
+                [PYTHON, "-c", RAW_LISTING, str(plans_path)], env=env, capture_output=True, check=True
+            ).stdout
         assert len(json.loads(out)) == PLANS
         return t.seconds
 
     cli(-1), raw(-1)  # warm the page cache for both
     ours, base = interleaved(ctx.runs, cli, raw)
-    fig_cli = figure("backlog.cli", f"`always-on plans --json` on {PLANS:,} plans (subprocess)", "s", ours,
-                     baseline_label="python: json.load plans.json + print the same listing", baseline_samples=base,
-                     check="value_max", limit=0.5)
+    fig_cli = figure(
+        "backlog.cli",
+        f"`always-on plans --json` on {PLANS:,} plans (subprocess)",
+        "s",
+        ours,
+        baseline_label="python: json.load plans.json + print the same listing",
+        baseline_samples=base,
+        check="value_max",
+        limit=0.5,
+    )
 
     app_runs, bare_runs = [], []
     for i in range(1 if ctx.quick else ctx.runs):  # each sample starts two Textual apps
-        for kind in (["app", "bare"] if i % 2 == 0 else ["bare", "app"]):
-            result = run_child(ctx, "bench.backlog", {"kind": kind, "project": str(project),
-                                                      "plans": str(plans_path)})
+        for kind in ["app", "bare"] if i % 2 == 0 else ["bare", "app"]:
+            result = run_child(
+                ctx, "bench.backlog", {"kind": kind, "project": str(project), "plans": str(plans_path)}
+            )
             (app_runs if kind == "app" else bare_runs).append(result)
-    fig_tui = figure("backlog.tui", f"TUI backlog screen: key `2` → first frame with {PLANS:,} rows", "s",
-                     [r["open"] for r in app_runs], baseline_label="bare Textual app: DataTable of the same rows",
-                     baseline_samples=[r["open"] for r in bare_runs], check="value_max", limit=0.5)
+    fig_tui = figure(
+        "backlog.tui",
+        f"TUI backlog screen: key `2` → first frame with {PLANS:,} rows",
+        "s",
+        [r["open"] for r in app_runs],
+        baseline_label="bare Textual app: DataTable of the same rows",
+        baseline_samples=[r["open"] for r in bare_runs],
+        check="value_max",
+        limit=0.5,
+    )
     breakdown = {
         "app: bridge.plans() (read + validate plans.json)": _mid([r["read"] for r in app_runs]),
         "app: table filled, before the frame": _mid([r["filled"] for r in app_runs]),
@@ -87,11 +108,11 @@ def _mid(values: list[float]) -> float:
 
 
 async def _open_app(project: Path) -> dict:
+    from always_on.tui.app import AlwaysOnApp
+    from always_on.tui.bridge import Bridge
+    from always_on.tui.screens.backlog import BacklogScreen
     from bench.frames import FrameRecorder
     from bench.tui_stream import app_css
-    from tui.app import AlwaysOnApp
-    from tui.bridge import Bridge
-    from tui.screens.backlog import BacklogScreen
 
     class Measured(FrameRecorder, AlwaysOnApp):
         CSS_PATH = app_css()
@@ -136,8 +157,17 @@ async def _open_bare(plans_path: Path) -> dict:
     from bench.frames import FrameRecorder
 
     raw = json.loads(plans_path.read_text())
-    rows = [(p["status"], p["content"]["title"], p["content"]["dedupe_key"], p["created_at"][:10],
-             (p["cycle_id"] or "–")[-6:], p["id"]) for p in raw.values()]
+    rows = [
+        (
+            p["status"],
+            p["content"]["title"],
+            p["content"]["dedupe_key"],
+            p["created_at"][:10],
+            (p["cycle_id"] or "–")[-6:],
+            p["id"],
+        )
+        for p in raw.values()
+    ]
 
     class Table(Screen):
         def compose(self):
@@ -147,15 +177,21 @@ async def _open_bare(plans_path: Path) -> dict:
 
         def on_mount(self) -> None:
             table = self.query_one(DataTable)
-            for label, width in (("Status", 19), ("Title", 80), ("Dedupe key", 22), ("Created", 11), ("Cycle", 6)):
+            for label, width in (
+                ("Status", 19),
+                ("Title", 80),
+                ("Dedupe key", 22),
+                ("Created", 11),
+                ("Cycle", 6),
+            ):
                 table.add_column(label, width=width)
             for *cells, key in rows:
                 table.add_row(*cells, key=key)
 
     class Bare(FrameRecorder, App[None]):
-        MODES = {"home": lambda: Screen(), "table": Table}  # noqa: RUF012
+        MODES = {"home": lambda: Screen(), "table": Table}
         DEFAULT_MODE = "home"
-        BINDINGS = [("2", "switch_mode('table')", "Table")]  # noqa: RUF012
+        BINDINGS = [("2", "switch_mode('table')", "Table")]
 
         def compose(self):
             yield Static("home")

@@ -62,9 +62,19 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def figure(key: str, label: str, unit: str, samples: list[float], *, check: Check, limit: float,
-           baseline_label: str | None = None, baseline_samples: list[float] | None = None,
-           notes: list[str] | None = None, ratios: list[float] | None = None) -> Figure:
+def figure(
+    key: str,
+    label: str,
+    unit: str,
+    samples: list[float],
+    *,
+    check: Check,
+    limit: float,
+    baseline_label: str | None = None,
+    baseline_samples: list[float] | None = None,
+    notes: list[str] | None = None,
+    ratios: list[float] | None = None,
+) -> Figure:
     """Build a Figure from raw samples; the verdict comes from the medians, never from a best run."""
     value = median(samples)
     base = median(baseline_samples) if baseline_samples else None
@@ -86,13 +96,31 @@ def figure(key: str, label: str, unit: str, samples: list[float], *, check: Chec
     else:
         passed = value >= limit
         target = f">= {limit:,g} {unit}"
-    return Figure(key=key, label=label, unit=unit, value=value, samples=samples, baseline_label=baseline_label,
-                  baseline=base, baseline_samples=list(baseline_samples or []), ratio=ratio, check=check,
-                  limit=limit, target=target, passed=passed, notes=list(notes or []))
+    return Figure(
+        key=key,
+        label=label,
+        unit=unit,
+        value=value,
+        samples=samples,
+        baseline_label=baseline_label,
+        baseline=base,
+        baseline_samples=list(baseline_samples or []),
+        ratio=ratio,
+        check=check,
+        limit=limit,
+        target=target,
+        passed=passed,
+        notes=list(notes or []),
+    )
 
 
-def interleaved(runs: int, product: Callable[[int], float], baseline: Callable[[int], float],
-                *, setup: Callable[[int], None] | None = None) -> tuple[list[float], list[float]]:
+def interleaved(
+    runs: int,
+    product: Callable[[int], float],
+    baseline: Callable[[int], float],
+    *,
+    setup: Callable[[int], None] | None = None,
+) -> tuple[list[float], list[float]]:
     """Run product and baseline ``runs`` times each, alternating which goes first; each returns its seconds."""
     ours, raw = [], []
     for i in range(runs):
@@ -188,8 +216,15 @@ class Context:
 def run_child(ctx: Context, module: str, args: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any]:
     """Run ``python -m module`` with JSON args in a fresh process (clean RSS, no shared state); its last stdout
     line is the JSON answer."""
-    proc = subprocess.run([PYTHON, "-m", module, json.dumps(args)], cwd=REPO_ROOT, env=ctx.child_env(),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [PYTHON, "-m", module, json.dumps(args)],
+        cwd=REPO_ROOT,
+        env=ctx.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{module} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -206,8 +241,13 @@ def rss_mb(pid: int | str = "self") -> float:
 
 def machine() -> dict[str, Any]:
     git = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "git": git, "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "git": git,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 # --- output -----------------------------------------------------------------------------------------------
@@ -234,7 +274,9 @@ def print_result(result: BenchResult) -> None:
     for f in result.figures:
         verdict = "PASS" if f.passed else "MISS"
         print(f"   {f.label}")
-        print(f"      figure   {fmt(f.value, f.unit)}   (samples: {', '.join(fmt(s, f.unit) for s in f.samples)})")
+        print(
+            f"      figure   {fmt(f.value, f.unit)}   (samples: {', '.join(fmt(s, f.unit) for s in f.samples)})"
+        )
         if f.baseline_label:
             print(f"      baseline {fmt(f.baseline, f.unit)}   = {f.baseline_label}")
             print(f"      ratio    {f.ratio:.2f}x" if f.ratio is not None else "      ratio    –")
@@ -266,12 +308,16 @@ def _shown(key: str, value: Any) -> str:
 
 
 def markdown_table(results: list[BenchResult]) -> str:
-    rows = ["| # | Benchmark | Figure (median) | Raw baseline (same run) | Ratio | Target | Result |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| # | Benchmark | Figure (median) | Raw baseline (same run) | Ratio | Target | Result |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for result in results:
         for f in result.figures:
             base = f"{fmt(f.baseline, f.unit)} ({f.baseline_label})" if f.baseline_label else "–"
             ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "–"
-            rows.append(f"| {result.name} | {f.label} | {fmt(f.value, f.unit)} | {base} | {ratio} | {f.target} | "
-                        f"{'pass' if f.passed else '**miss**'} |")
+            rows.append(
+                f"| {result.name} | {f.label} | {fmt(f.value, f.unit)} | {base} | {ratio} | {f.target} | "
+                f"{'pass' if f.passed else '**miss**'} |"
+            )
     return "\n".join(rows)

@@ -22,15 +22,36 @@ GIT_ENV = {
     "GIT_COMMITTER_DATE": "2025-05-01T12:00:00+0000",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
-_WORDS = ("value", "items", "result", "config", "path", "index", "count", "name", "data", "record", "store",
-          "cycle", "plan", "report", "event", "state", "limit", "buffer", "token", "stream")
+_WORDS = (
+    "value",
+    "items",
+    "result",
+    "config",
+    "path",
+    "index",
+    "count",
+    "name",
+    "data",
+    "record",
+    "store",
+    "cycle",
+    "plan",
+    "report",
+    "event",
+    "state",
+    "limit",
+    "buffer",
+    "token",
+    "stream",
+)
 
 
 def git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """Plain ``git`` (the raw baselines use this too): no always-on flags, the bench identity."""
     env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, input=stdin, check=True,
-                          capture_output=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, input=stdin, check=True, capture_output=True
+    ).stdout
 
 
 def _source(rng: random.Random, index: int) -> str:
@@ -39,7 +60,9 @@ def _source(rng: random.Random, index: int) -> str:
     for f in range(rng.choice((1, 1, 2, 3, 4, 6, 10))):
         a, b = rng.sample(_WORDS, 2)
         lines += ["", f"def {a}_{b}_{f}({a}, {b}=None):", f'    """Return the {a} of the {b}."""']
-        lines += [f"    {rng.choice(_WORDS)}_{n} = {a} * {n} + len(str({b}))" for n in range(rng.randint(3, 12))]
+        lines += [
+            f"    {rng.choice(_WORDS)}_{n} = {a} * {n} + len(str({b}))" for n in range(rng.randint(3, 12))
+        ]
         lines += [f"    return {a}", ""]
     return "\n".join(lines) + "\n"
 
@@ -106,7 +129,7 @@ def change_files(root: Path, rels: list[str], *, add: int = 0, delete: int = 0, 
     """Edit the files (one changed line and one new line each); also add/delete some; returns touched paths."""
     rng = random.Random(seed)
     touched = []
-    edit, removed = rels[: len(rels) - delete], rels[len(rels) - delete:]
+    edit, removed = rels[: len(rels) - delete], rels[len(rels) - delete :]
     for rel in edit:
         target = root / rel
         lines = target.read_text().splitlines(keepends=True)

@@ -49,17 +49,16 @@ class Counter:
 
 
 async def _product(ctx: Context, i: int) -> tuple[float, int]:
-    from core.agents.gateway import AgentGateway
-    from core.agents.policy import Policy
-    from core.agents.spec import AgentSpec, PhaseLimits
-    from core.event_log import AgentEventLog
-    from core.records import Phase
-    from core.storage import Store
+    from always_on.core.agents.gateway import AgentGateway
+    from always_on.core.agents.policy import Policy
+    from always_on.core.agents.spec import AgentSpec, PhaseLimits
+    from always_on.core.event_log import AgentEventLog
+    from always_on.core.records import Phase
+    from always_on.core.storage import Store
 
     ws = ctx.fresh(f"events-{i}")
     script = ws / "script.json"
-    script.write_text(json.dumps({"steps": [{"op": "chunks", "count": CHUNKS,
-                                                  "text": "chunk {i} "}]}))
+    script.write_text(json.dumps({"steps": [{"op": "chunks", "count": CHUNKS, "text": "chunk {i} "}]}))
     spec = AgentSpec(name="scripted", command=[sys.executable, str(SCRIPTED_AGENT), "--script", str(script)])
     counter = Counter()
     run_id = f"run-bench-events-{i}"
@@ -68,9 +67,15 @@ async def _product(ctx: Context, i: int) -> tuple[float, int]:
     try:
         await gateway.start()
         t0 = time.perf_counter()
-        result = await gateway.run_phase(run_id=run_id, phase=Phase.EXECUTION, cwd=ws, policy=Policy(ws),
-                                         prompt="stream", mcp_servers=[],
-                                         limits=PhaseLimits(timeout_seconds=300, max_tool_calls=10))
+        result = await gateway.run_phase(
+            run_id=run_id,
+            phase=Phase.EXECUTION,
+            cwd=ws,
+            policy=Policy(ws),
+            prompt="stream",
+            mcp_servers=[],
+            limits=PhaseLimits(timeout_seconds=300, max_tool_calls=10),
+        )
     finally:
         await gateway.close()
         log.close()
@@ -84,8 +89,9 @@ async def _product(ctx: Context, i: int) -> tuple[float, int]:
 
 
 async def _baseline() -> float:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", RAW_WRITER, str(CHUNKS),
-                                                stdout=asyncio.subprocess.PIPE, limit=1 << 20)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", RAW_WRITER, str(CHUNKS), stdout=asyncio.subprocess.PIPE, limit=1 << 20
+    )
     assert proc.stdout is not None
     first = await proc.stdout.readuntil(b"\n")  # the writer has started: time from here, like the prompt
     t0 = time.perf_counter()
@@ -114,8 +120,15 @@ def run(ctx: Context) -> BenchResult:
                 ours.append(count / seconds)
             else:
                 raw.append(CHUNKS / asyncio.run(_baseline()))
-    fig = figure("events.throughput", "events/s through gateway → event log (JSONL) → subscriber", "events/s",
-                 ours, baseline_label="same 50,000 JSON-RPC lines over a pipe, asyncio readuntil + json.loads",
-                 baseline_samples=raw, check="value_min", limit=20_000,
-                 notes=["ratio = product throughput / raw pipe throughput (1.0 = as fast as the raw floor)"])
+    fig = figure(
+        "events.throughput",
+        "events/s through gateway → event log (JSONL) → subscriber",
+        "events/s",
+        ours,
+        baseline_label="same 50,000 JSON-RPC lines over a pipe, asyncio readuntil + json.loads",
+        baseline_samples=raw,
+        check="value_min",
+        limit=20_000,
+        notes=["ratio = product throughput / raw pipe throughput (1.0 = as fast as the raw floor)"],
+    )
     return BenchResult(name="events", title=TITLE, figures=[fig])

@@ -32,34 +32,48 @@ PLAN = {
     "steps": ["Append the line", "Check the file"],
     "verification": ["`grep -q benchmark README.md`"],
 }
-REPORT = ("## Steps Performed\n1. Appended one line to README.md\n\n## Verification Results\n"
-          "- `grep -q benchmark README.md` passes\n")
-STORE_METHODS = ("update_state", "update_plan", "update_cycle", "save_plan", "save_cycle", "append_event",
-                 "append_history", "write_report")
+REPORT = (
+    "## Steps Performed\n1. Appended one line to README.md\n\n## Verification Results\n"
+    "- `grep -q benchmark README.md` passes\n"
+)
+STORE_METHODS = (
+    "update_state",
+    "update_plan",
+    "update_cycle",
+    "save_plan",
+    "save_cycle",
+    "append_event",
+    "append_history",
+    "write_report",
+)
 
 
 def agent_script(readme: str) -> dict:
-    return {"phases": {
-        "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": PLAN}]}],
-        "execution": [{"op": "write", "path": "README.md", "content": readme + "benchmark line\n"}],
-        "report": [{"op": "mcp", "calls": [{"tool": "always_on_report", "arguments": {"content": REPORT}}]}],
-    }}
+    return {
+        "phases": {
+            "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": PLAN}]}],
+            "execution": [{"op": "write", "path": "README.md", "content": readme + "benchmark line\n"}],
+            "report": [
+                {"op": "mcp", "calls": [{"tool": "always_on_report", "arguments": {"content": REPORT}}]}
+            ],
+        }
+    }
 
 
 def _warm_imports() -> None:
-    import core.agents.gateway
-    import core.agents.mcp_server
-    import core.agents.policy
-    import core.contracts.report
-    import core.digest
-    import core.prompts
-    import core.workspace  # noqa: F401
+    import always_on.core.agents.gateway
+    import always_on.core.agents.mcp_server
+    import always_on.core.agents.policy
+    import always_on.core.contracts.report
+    import always_on.core.digest
+    import always_on.core.prompts
+    import always_on.core.workspace  # noqa: F401
 
 
 def run(ctx: Context) -> BenchResult:
-    from core.config import load_config
-    from core.orchestrator import Orchestrator
-    from core.storage import Store
+    from always_on.core.config import load_config
+    from always_on.core.orchestrator import Orchestrator
+    from always_on.core.storage import Store
 
     root = ctx.fresh("fire")
     project = clone(ctx.repo20k(), root / "project")
@@ -69,7 +83,8 @@ def run(ctx: Context) -> BenchResult:
     config_dir = ctx.home / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text(
-        f'[workspace]\nstrategy = "worktree"\nbase_dir = "{root / "workspaces"}"\n')
+        f'[workspace]\nstrategy = "worktree"\nbase_dir = "{root / "workspaces"}"\n'
+    )
     agent_cmd = f"{sys.executable} {SCRIPTED_AGENT} --script {script}"
     orch = Orchestrator(project, store=Store(), config=load_config(), agent_cmd=agent_cmd)
     _warm_imports()
@@ -82,20 +97,24 @@ def run(ctx: Context) -> BenchResult:
     def product(i: int) -> float:
         with Probe() as probe:
             for method in STORE_METHODS:
-                probe.wrap(f"core.storage.ProjectStore.{method}", "store writes (atomic + fsync, JSONL)")
-            probe.wrap("core.storage.FireLock.acquire", "fire lock")
-            probe.wrap("core.storage.FireLock.release", "fire lock")
-            probe.wrap("core.agents.gateway.AgentGateway.start", "agent start (spawn + initialize)")
-            probe.wrap("core.agents.gateway.AgentGateway.close", "agent close")
-            probe.wrap("core.agents.gateway.AgentGateway.run_phase",
-                       lambda self, **kw: f"session {kw.get('phase')} (new + prompt + end)")
-            probe.wrap("core.digest.build_digest", "chat digest")
-            probe.wrap("core.prompts.build_prompt", "prompt building")
-            probe.wrap("core.workspace.prepare_workspace", "prepare_workspace")
-            probe.wrap("core.workspace.commit_plan", "commit_plan")
-            probe.wrap("core.workspace.diff_files", "diff_files")
-            probe.wrap("core.workspace.head_of", "head_of")
-            probe.wrap("core.workspace.analyze_dependencies", "analyze_dependencies")
+                probe.wrap(
+                    f"always_on.core.storage.ProjectStore.{method}", "store writes (atomic + fsync, JSONL)"
+                )
+            probe.wrap("always_on.core.storage.FireLock.acquire", "fire lock")
+            probe.wrap("always_on.core.storage.FireLock.release", "fire lock")
+            probe.wrap("always_on.core.agents.gateway.AgentGateway.start", "agent start (spawn + initialize)")
+            probe.wrap("always_on.core.agents.gateway.AgentGateway.close", "agent close")
+            probe.wrap(
+                "always_on.core.agents.gateway.AgentGateway.run_phase",
+                lambda self, **kw: f"session {kw.get('phase')} (new + prompt + end)",
+            )
+            probe.wrap("always_on.core.digest.build_digest", "chat digest")
+            probe.wrap("always_on.core.prompts.build_prompt", "prompt building")
+            probe.wrap("always_on.core.workspace.prepare_workspace", "prepare_workspace")
+            probe.wrap("always_on.core.workspace.commit_plan", "commit_plan")
+            probe.wrap("always_on.core.workspace.diff_files", "diff_files")
+            probe.wrap("always_on.core.workspace.head_of", "head_of")
+            probe.wrap("always_on.core.workspace.analyze_dependencies", "analyze_dependencies")
             probe.wrap_git()
             with Timer() as t:
                 result = asyncio.run(orch.fire())
@@ -138,12 +157,24 @@ def run(ctx: Context) -> BenchResult:
     overheads = [f - r for f, r in zip(fires, raws, strict=True)]
     in_fire = [sum(p.get(f"git {cmd}", 0.0) for cmd in ("worktree", "add", "commit", "diff")) for p in probes]
     net = median([f - g for f, g in zip(fires, in_fire, strict=True)])
-    fig = figure("fire.overhead", "fire overhead = fire wall time − raw git ops (instant scripted agent)", "s",
-                 overheads, baseline_label="raw git ops: worktree add + add/commit + diff", baseline_samples=raws,
-                 ratios=[f / r for f, r in zip(fires, raws, strict=True)], check="value_max", limit=1.0,
-                 notes=[f"fire wall time median {median(fires):.3f} s; ratio = fire wall time / raw git ops",
-                        (f"wall time minus the fire's own git worktree/add/commit/diff calls: {net:.3f} s "
-                         "(the same overhead, not exposed to the disk's sample-to-sample noise)")])
+    fig = figure(
+        "fire.overhead",
+        "fire overhead = fire wall time − raw git ops (instant scripted agent)",
+        "s",
+        overheads,
+        baseline_label="raw git ops: worktree add + add/commit + diff",
+        baseline_samples=raws,
+        ratios=[f / r for f, r in zip(fires, raws, strict=True)],
+        check="value_max",
+        limit=1.0,
+        notes=[
+            f"fire wall time median {median(fires):.3f} s; ratio = fire wall time / raw git ops",
+            (
+                f"wall time minus the fire's own git worktree/add/commit/diff calls: {net:.3f} s "
+                "(the same overhead, not exposed to the disk's sample-to-sample noise)"
+            ),
+        ],
+    )
     breakdown: dict = {f"FireResult.timings[{k}]": v for k, v in merge_medians(timings).items()}
     breakdown.update({f"raw: {k}": v for k, v in merge_medians(raw_parts).items()})
     breakdown.update({f"probe: {k}": v for k, v in merge_medians(probes).items()})
@@ -156,9 +187,15 @@ def run(ctx: Context) -> BenchResult:
 # importing the ``mcp`` package; the scripted agent also imports ``mcp`` for its MCP client): their import floors.
 FLOORS = {
     "floor: agent process (python -c 'import acp')": ["-c", "import acp"],
-    "floor: MCP tool server (python -P -c 'import core.agents.mcp_server, mcp.server.mcpserver')":
-        ["-P", "-c", "import core.agents.mcp_server, mcp.server.mcpserver"],
-    "floor: agent's MCP client import (python -c 'import mcp.client.stdio')": ["-c", "import mcp.client.stdio"],
+    "floor: MCP tool server (python -P -c 'import always_on.core.agents.mcp_server, mcp.server.mcpserver')": [
+        "-P",
+        "-c",
+        "import always_on.core.agents.mcp_server, mcp.server.mcpserver",
+    ],
+    "floor: agent's MCP client import (python -c 'import mcp.client.stdio')": [
+        "-c",
+        "import mcp.client.stdio",
+    ],
 }
 
 

@@ -21,8 +21,30 @@ from typing import Any
 
 from textual.app import App
 
-WORDS = ("the", "file", "tests", "ruff", "import", "function", "returns", "value", "check", "now", "fix",
-         "module", "passes", "line", "config", "I", "will", "look", "at", "unused", "reported", "by")
+WORDS = (
+    "the",
+    "file",
+    "tests",
+    "ruff",
+    "import",
+    "function",
+    "returns",
+    "value",
+    "check",
+    "now",
+    "fix",
+    "module",
+    "passes",
+    "line",
+    "config",
+    "I",
+    "will",
+    "look",
+    "at",
+    "unused",
+    "reported",
+    "by",
+)
 
 
 class FrameRecorder:
@@ -111,15 +133,17 @@ class GcMonitor:
 
     def summary(self) -> dict[str, float]:
         full = [seconds for gen, seconds in self.pauses if gen == 2]
-        return {"gc_full_collections": float(len(full)), "gc_pause_max_ms": max(
-            (seconds for _, seconds in self.pauses), default=0.0) * 1000}
+        return {
+            "gc_full_collections": float(len(full)),
+            "gc_pause_max_ms": max((seconds for _, seconds in self.pauses), default=0.0) * 1000,
+        }
 
 
 def agent_events(run_id: str, seed: int = 1) -> Iterator[Any]:
     """An endless, realistic agent stream for run ``run_id``, in blocks as agents send them: a thought (10-60
     chunks), a message (20-200 chunks of one or two words, a newline every ~17 chunks), tool calls with a status
     update each and sometimes a permission decision."""
-    from core.records import AgentEvent, AgentEventKind, Phase
+    from always_on.core.records import AgentEvent, AgentEventKind, Phase
 
     rng = random.Random(seed)
     tool = 0
@@ -128,27 +152,49 @@ def agent_events(run_id: str, seed: int = 1) -> Iterator[Any]:
         roll = rng.random()
         if roll < 0.7:
             for _ in range(rng.randint(20, 200)):
-                text = " ".join(rng.choices(WORDS, k=rng.randint(1, 2))) + ("\n" if rng.random() < 0.06 else " ")
+                text = " ".join(rng.choices(WORDS, k=rng.randint(1, 2))) + (
+                    "\n" if rng.random() < 0.06 else " "
+                )
                 yield AgentEvent(run_id=run_id, phase=phase, kind=AgentEventKind.MESSAGE, text=text)
         elif roll < 0.9:
             for _ in range(rng.randint(10, 60)):
-                text = " ".join(rng.choices(WORDS, k=rng.randint(1, 2))) + ("\n" if rng.random() < 0.03 else " ")
+                text = " ".join(rng.choices(WORDS, k=rng.randint(1, 2))) + (
+                    "\n" if rng.random() < 0.03 else " "
+                )
                 yield AgentEvent(run_id=run_id, phase=phase, kind=AgentEventKind.THOUGHT, text=text)
         else:
             for _ in range(rng.randint(1, 3)):
                 tool += 1
                 call = f"call-{tool}"
                 title = f"ruff check src/module_{tool % 97}.py"
-                yield AgentEvent(run_id=run_id, phase=phase, kind=AgentEventKind.TOOL_CALL, text=title,
-                                 data={"toolCallId": call, "title": title, "status": "pending", "kind": "execute"})
+                yield AgentEvent(
+                    run_id=run_id,
+                    phase=phase,
+                    kind=AgentEventKind.TOOL_CALL,
+                    text=title,
+                    data={"toolCallId": call, "title": title, "status": "pending", "kind": "execute"},
+                )
                 if rng.random() < 0.3:
-                    yield AgentEvent(run_id=run_id, phase=phase, kind=AgentEventKind.PERMISSION, text=title,
-                                     allowed=True, reason="runs inside the workspace")
-                yield AgentEvent(run_id=run_id, phase=phase, kind=AgentEventKind.TOOL_CALL_UPDATE,
-                                 text="completed", data={"toolCallId": call, "status": "completed"})
+                    yield AgentEvent(
+                        run_id=run_id,
+                        phase=phase,
+                        kind=AgentEventKind.PERMISSION,
+                        text=title,
+                        allowed=True,
+                        reason="runs inside the workspace",
+                    )
+                yield AgentEvent(
+                    run_id=run_id,
+                    phase=phase,
+                    kind=AgentEventKind.TOOL_CALL_UPDATE,
+                    text="completed",
+                    data={"toolCallId": call, "status": "completed"},
+                )
 
 
-async def feed(deliver, events: Iterator[Any], total: int, rate: float, tick: float = 0.01) -> tuple[float, float]:
+async def feed(
+    deliver, events: Iterator[Any], total: int, rate: float, tick: float = 0.01
+) -> tuple[float, float]:
     """Deliver ``total`` events at ``rate`` per second (paced on the clock, in ticks); returns (start, end)."""
     start = time.perf_counter()
     sent = 0
@@ -188,8 +234,9 @@ class BareStreamApp(App[None]):
         from rich.text import Text
         from textual.widgets import RichLog
 
-        text = self.partial + "".join(e.text if e.kind in ("message", "thought") else f"\n{e.text}\n"
-                                      for e in self.inbox)
+        text = self.partial + "".join(
+            e.text if e.kind in ("message", "thought") else f"\n{e.text}\n" for e in self.inbox
+        )
         self.inbox.clear()
         *lines, self.partial = text.split("\n")
         if lines:

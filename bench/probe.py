@@ -31,6 +31,7 @@ class Probe:
         seconds, calls = self.seconds, self.calls
 
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def timed_async(*args: Any, **kwargs: Any) -> Any:
                 key = name(*args, **kwargs) if callable(name) else name
@@ -43,6 +44,7 @@ class Probe:
 
             wrapped: Any = timed_async
         else:
+
             @functools.wraps(func)
             def timed(*args: Any, **kwargs: Any) -> Any:
                 key = name(*args, **kwargs) if callable(name) else name
@@ -64,7 +66,9 @@ class Probe:
 
     def wrap_git(self, prefix: str = "git") -> Probe:
         """Time every git command of the workspace layer, by subcommand (``git worktree``, ``git add``, ...)."""
-        return self.wrap("core.workspace._git.run", lambda cwd, *args, **kw: f"{prefix} {_subcommand(args)}")
+        return self.wrap(
+            "always_on.core.workspace._git.run", lambda cwd, *args, **kw: f"{prefix} {_subcommand(args)}"
+        )
 
     def restore(self) -> None:
         while self._restore:

@@ -38,13 +38,22 @@ RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): "
-                                                                 f"{', '.join(BENCHMARKS)}")
-    parser.add_argument("--runs", type=int, default=None, help=f"samples per figure (default {DEFAULT_RUNS}; "
-                                                               f"--quick: {QUICK_RUNS})")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help=f"samples per figure (default {DEFAULT_RUNS}; --quick: {QUICK_RUNS})",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer samples and shorter streams (~3 minutes)")
-    parser.add_argument("--tmp", type=Path, default=None, help="where to generate data (default: the system "
-                                                               "temp folder; e.g. /dev/shm for a RAM disk)")
+    parser.add_argument(
+        "--tmp",
+        type=Path,
+        default=None,
+        help="where to generate data (default: the system temp folder; e.g. /dev/shm for a RAM disk)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated data (its path is printed)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -66,13 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
     names = args.names or list(BENCHMARKS)
     ctx = Context(runs=runs, quick=args.quick, tmp=args.tmp, keep=args.keep)
-    print(f"always-on benchmarks: {', '.join(names)}; {runs} samples each (median); data in {ctx.root}",
-          flush=True)
+    print(
+        f"always-on benchmarks: {', '.join(names)}; {runs} samples each (median); data in {ctx.root}",
+        flush=True,
+    )
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     load = load_at_start[0]
     if load > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: the machine is busy (load average {load:.1f} on {os.cpu_count()} CPUs); "
-              "figures will be noisy", flush=True)
+        print(
+            f"warning: the machine is busy (load average {load:.1f} on {os.cpu_count()} CPUs); "
+            "figures will be noisy",
+            flush=True,
+        )
     started = time.perf_counter()
     results: list[BenchResult] = []
     try:
@@ -99,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "quick": args.quick,
         "seconds": round(total, 1),
-        "benchmarks": {r.name: {**r.model_dump(mode="json"), "issue_target": BENCHMARKS[r.name][1]} for r in results},
+        "benchmarks": {
+            r.name: {**r.model_dump(mode="json"), "issue_target": BENCHMARKS[r.name][1]} for r in results
+        },
     }
     previous = {}
     if args.out.exists() and args.names:  # running one benchmark keeps the others' last results

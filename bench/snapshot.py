@@ -21,8 +21,8 @@ FILES, IGNORED = 20_000, 5_000
 
 
 def run(ctx: Context) -> BenchResult:
-    from core.workspace import prepare_workspace
-    from core.workspace._git import rmtree
+    from always_on.core.workspace import prepare_workspace
+    from always_on.core.workspace._git import rmtree
 
     holder = ctx.shared("plain-20k", lambda path: (make_plain_folder(path, FILES, IGNORED), path)[1])
     kept = FILES - IGNORED
@@ -34,8 +34,8 @@ def run(ctx: Context) -> BenchResult:
     def product(i: int) -> float:
         with Probe() as probe:
             probe.wrap_git()
-            probe.wrap("core.workspace.providers._bulk_copy", "copy files (cp batches)")
-            probe.wrap("core.workspace.providers._sizes", "size check (lstat)")
+            probe.wrap("always_on.core.workspace.providers._bulk_copy", "copy files (cp batches)")
+            probe.wrap("always_on.core.workspace.providers._sizes", "size check (lstat)")
             with Timer() as t:
                 ws = prepare_workspace(holder, cycle_id=f"snap-{i}", base_dir=base, strategy="snapshot")
             breakdowns.append(probe.take())
@@ -60,7 +60,14 @@ def run(ctx: Context) -> BenchResult:
     setup(-1)
     ctx.discard(base)
     ctx.discard(raw_dir)
-    fig = figure("snapshot.copy", f"prepare_workspace, strategy snapshot ({kept:,} files kept, {IGNORED:,} skipped)",
-                 "s", ours, baseline_label=f"cp -a of the whole folder ({FILES:,} files)", baseline_samples=raw,
-                 check="ratio_max", limit=1.0)
+    fig = figure(
+        "snapshot.copy",
+        f"prepare_workspace, strategy snapshot ({kept:,} files kept, {IGNORED:,} skipped)",
+        "s",
+        ours,
+        baseline_label=f"cp -a of the whole folder ({FILES:,} files)",
+        baseline_samples=raw,
+        check="ratio_max",
+        limit=1.0,
+    )
     return BenchResult(name="snapshot", title=TITLE, figures=[fig], breakdown=merge_medians(breakdowns))

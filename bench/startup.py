@@ -39,13 +39,16 @@ Empty().run()
 _ESCAPES = re.compile(rb"\x1b\[[0-9;?<>=$]*[a-zA-Z~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
 
 
-def first_frame(argv: list[str], marker: bytes, quit_key: bytes, env: dict[str, str], timeout: float = 60.0) -> float:
+def first_frame(
+    argv: list[str], marker: bytes, quit_key: bytes, env: dict[str, str], timeout: float = 60.0
+) -> float:
     """Seconds from spawning ``argv`` in a pty to ``marker`` appearing on its screen."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO_ROOT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO_ROOT, start_new_session=True
+    )
     os.close(slave)
     seen = b""
     elapsed = None
@@ -66,7 +69,9 @@ def first_frame(argv: list[str], marker: bytes, quit_key: bytes, env: dict[str, 
                 break
         if elapsed is None:
             tail = _ESCAPES.sub(b"", seen)[-500:].decode(errors="replace")
-            raise RuntimeError(f"{argv[2:4]} showed no {marker!r} within {timeout:.0f} s; last output: {tail!r}")
+            raise RuntimeError(
+                f"{argv[2:4]} showed no {marker!r} within {timeout:.0f} s; last output: {tail!r}"
+            )
         os.write(master, quit_key)
         try:
             proc.wait(timeout=10)
@@ -100,20 +105,30 @@ def run(ctx: Context) -> BenchResult:
     env.pop("TEXTUAL", None)
 
     def app(i: int) -> float:
-        return first_frame([PYTHON, "-m", "tui.app", "--project", str(project)], b"Scheduler", b"q", env)
+        return first_frame(
+            [PYTHON, "-m", "always_on.tui.app", "--project", str(project)], b"Scheduler", b"q", env
+        )
 
     def empty(i: int) -> float:
         return first_frame([PYTHON, "-c", EMPTY_APP], b"bench-ready", b"\x11", env)
 
     app(-1), empty(-1)  # warm the page cache (imports) for both
     ours, base = interleaved(ctx.runs, app, empty)
-    fig = figure("startup.tui", "always-on-tui: spawn → first frame with the dashboard (10,000-plan store)", "s",
-                 ours, baseline_label="empty Textual app (one label): spawn → first frame", baseline_samples=base,
-                 check="ratio_max", limit=2.0)
+    fig = figure(
+        "startup.tui",
+        "always-on-tui: spawn → first frame with the dashboard (10,000-plan store)",
+        "s",
+        ours,
+        baseline_label="empty Textual app (one label): spawn → first frame",
+        baseline_samples=base,
+        check="ratio_max",
+        limit=2.0,
+    )
     breakdown = {}
-    for label, code in (("python -c 'import tui.app' (wall)", "import tui.app"),
-                        ("python -c 'import textual.app, textual.widgets' (wall)",
-                         "import textual.app, textual.widgets")):
+    for label, code in (
+        ("python -c 'import always_on.tui.app' (wall)", "import always_on.tui.app"),
+        ("python -c 'import textual.app, textual.widgets' (wall)", "import textual.app, textual.widgets"),
+    ):
         samples = []
         for _ in range(ctx.runs):
             with Timer() as t:

@@ -1,7 +1,7 @@
 """Benchmark 5b: the TUI while an agent streams 5,000 events/s — longest gap between frames, and memory.
 
 Each measurement runs in a fresh process (``python -m bench.tui_stream ARGS``) so that its resident memory is the
-app's alone. The product is ``tui.app.AlwaysOnApp`` (run headless with ``App.run_test``, 160x48, the dashboard
+app's alone. The product is ``always_on.tui.app.AlwaysOnApp`` (run headless with ``App.run_test``, 160x48, the dashboard
 showing, store watching on, no scheduler) on a small real project; the events go in through
 ``app.on_core_event``, the listener the app registers with the bridge — exactly what the orchestrator calls for
 every event of a fire running in the app. 50,000 events are delivered at 5,000/s, paced on the clock. The raw
@@ -42,17 +42,40 @@ def run(ctx: Context) -> BenchResult:
         for kind in order:
             result = run_child(ctx, "bench.tui_stream", {"kind": kind, "project": str(project)}, timeout=180)
             (ours if kind == "app" else raw).append(result)
-    gap = figure("tui.frame_gap", f"longest gap between frames while streaming {RATE:,} events/s (AlwaysOnApp)",
-                 "ms", [r["max_gap"] * 1000 for r in ours], baseline_label="bare Textual app + RichLog, same feed",
-                 baseline_samples=[r["max_gap"] * 1000 for r in raw], check="value_max", limit=100)
-    rss = figure("tui.rss", f"resident memory after {TOTAL:,} events (AlwaysOnApp)", "MB",
-                 [r["rss_mb"] for r in ours], baseline_label="bare Textual app + RichLog, same feed",
-                 baseline_samples=[r["rss_mb"] for r in raw], check="value_max", limit=200)
+    gap = figure(
+        "tui.frame_gap",
+        f"longest gap between frames while streaming {RATE:,} events/s (AlwaysOnApp)",
+        "ms",
+        [r["max_gap"] * 1000 for r in ours],
+        baseline_label="bare Textual app + RichLog, same feed",
+        baseline_samples=[r["max_gap"] * 1000 for r in raw],
+        check="value_max",
+        limit=100,
+    )
+    rss = figure(
+        "tui.rss",
+        f"resident memory after {TOTAL:,} events (AlwaysOnApp)",
+        "MB",
+        [r["rss_mb"] for r in ours],
+        baseline_label="bare Textual app + RichLog, same feed",
+        baseline_samples=[r["rss_mb"] for r in raw],
+        check="value_max",
+        limit=200,
+    )
     breakdown = {}
     for label, results in (("app", ours), ("bare", raw)):
-        for key in ("p99_gap_ms", "frames", "loop_lag_max_ms", "flush_max_ms", "gc_pause_max_ms",
-                    "gc_full_collections", "rss_before_mb", "rss_peak_mb", "delivered_events_per_s",
-                    "stream_lines"):
+        for key in (
+            "p99_gap_ms",
+            "frames",
+            "loop_lag_max_ms",
+            "flush_max_ms",
+            "gc_pause_max_ms",
+            "gc_full_collections",
+            "rss_before_mb",
+            "rss_peak_mb",
+            "delivered_events_per_s",
+            "stream_lines",
+        ):
             values = [r[key] for r in results if r.get(key) is not None]
             if values:
                 breakdown[f"{label}: {key}"] = sorted(values)[len(values) // 2]
@@ -64,10 +87,10 @@ def run(ctx: Context) -> BenchResult:
 
 
 async def _measure_app(project: Path) -> dict:
+    from always_on.core.records import Phase, PhaseEvent, PhaseEventType
+    from always_on.tui.app import AlwaysOnApp
+    from always_on.tui.bridge import Bridge
     from bench.frames import FrameRecorder, GcMonitor, LagMonitor, agent_events, feed, max_gap
-    from core.records import Phase, PhaseEvent, PhaseEventType
-    from tui.app import AlwaysOnApp
-    from tui.bridge import Bridge
 
     class Measured(FrameRecorder, AlwaysOnApp):
         CSS_PATH = app_css()
@@ -87,13 +110,22 @@ async def _measure_app(project: Path) -> dict:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
         rss_before = rss_mb()
-        for type_, phase in ((PhaseEventType.DISCOVERY_STARTED, Phase.DISCOVERY),
-                             (PhaseEventType.PLAN_PRODUCED, Phase.DISCOVERY),
-                             (PhaseEventType.WORKSPACE_STARTED, Phase.WORKSPACE),
-                             (PhaseEventType.WORKSPACE_READY, Phase.WORKSPACE),
-                             (PhaseEventType.EXECUTION_STARTED, Phase.EXECUTION)):
-            app.on_core_event(PhaseEvent(project_id=bridge.pstore.project_id, run_id=run_id, type=type_,
-                                         phase=phase, message="Benchmark plan"))
+        for type_, phase in (
+            (PhaseEventType.DISCOVERY_STARTED, Phase.DISCOVERY),
+            (PhaseEventType.PLAN_PRODUCED, Phase.DISCOVERY),
+            (PhaseEventType.WORKSPACE_STARTED, Phase.WORKSPACE),
+            (PhaseEventType.WORKSPACE_READY, Phase.WORKSPACE),
+            (PhaseEventType.EXECUTION_STARTED, Phase.EXECUTION),
+        ):
+            app.on_core_event(
+                PhaseEvent(
+                    project_id=bridge.pstore.project_id,
+                    run_id=run_id,
+                    type=type_,
+                    phase=phase,
+                    message="Benchmark plan",
+                )
+            )
         await pilot.pause(0.2)
         lag, collector = LagMonitor(), GcMonitor()
         lag.start()
@@ -108,10 +140,19 @@ async def _measure_app(project: Path) -> dict:
         rss = rss_mb()
         lines = app.dashboard.stream.line_count if app.dashboard is not None else 0
         flush_times.sort()
-    return {"max_gap": gap, "p99_gap_ms": p99 * 1000, "frames": frames, "loop_lag_max_ms": lag.worst * 1000,
-            "flush_max_ms": flush_times[-1] * 1000 if flush_times else None, "rss_mb": rss,
-            "rss_before_mb": rss_before, "rss_peak_mb": _peak_mb(), "delivered_events_per_s": TOTAL / (end - start),
-            "stream_lines": lines, **collector.summary()}
+    return {
+        "max_gap": gap,
+        "p99_gap_ms": p99 * 1000,
+        "frames": frames,
+        "loop_lag_max_ms": lag.worst * 1000,
+        "flush_max_ms": flush_times[-1] * 1000 if flush_times else None,
+        "rss_mb": rss,
+        "rss_before_mb": rss_before,
+        "rss_peak_mb": _peak_mb(),
+        "delivered_events_per_s": TOTAL / (end - start),
+        "stream_lines": lines,
+        **collector.summary(),
+    }
 
 
 async def _measure_bare() -> dict:
@@ -133,16 +174,24 @@ async def _measure_bare() -> dict:
         collector.stop()
         gap, p99, frames = max_gap(app.frames, start, end)
         rss = rss_mb()
-    return {"max_gap": gap, "p99_gap_ms": p99 * 1000, "frames": frames, "loop_lag_max_ms": lag.worst * 1000,
-            "rss_mb": rss, "rss_before_mb": rss_before, "rss_peak_mb": _peak_mb(),
-            "delivered_events_per_s": TOTAL / (end - start), **collector.summary()}
+    return {
+        "max_gap": gap,
+        "p99_gap_ms": p99 * 1000,
+        "frames": frames,
+        "loop_lag_max_ms": lag.worst * 1000,
+        "rss_mb": rss,
+        "rss_before_mb": rss_before,
+        "rss_peak_mb": _peak_mb(),
+        "delivered_events_per_s": TOTAL / (end - start),
+        **collector.summary(),
+    }
 
 
 def app_css() -> str:
     """AlwaysOnApp's stylesheet as an absolute path (a relative CSS_PATH resolves beside the subclass)."""
     import inspect
 
-    from tui.app import AlwaysOnApp
+    from always_on.tui.app import AlwaysOnApp
 
     return str(Path(inspect.getfile(AlwaysOnApp)).parent / AlwaysOnApp.CSS_PATH)
 

@@ -15,7 +15,7 @@ TITLE = "workspace prepare (worktree, 20,000 files) vs git worktree add"
 
 
 def run(ctx: Context) -> BenchResult:
-    from core.workspace import prepare_workspace, remove_workspace
+    from always_on.core.workspace import prepare_workspace, remove_workspace
 
     repo = ctx.repo20k()
     base = ctx.fresh("ws-base")
@@ -50,7 +50,14 @@ def run(ctx: Context) -> BenchResult:
     setup(-1)
     ctx.discard(base)
     ctx.discard(raw_dir)
-    fig = figure("workspace.prepare", "prepare_workspace, strategy worktree, 20,000-file repository", "s", ours,
-                 baseline_label="git worktree add -b of the same commit", baseline_samples=raw,
-                 check="ratio_max", limit=1.2)
+    fig = figure(
+        "workspace.prepare",
+        "prepare_workspace, strategy worktree, 20,000-file repository",
+        "s",
+        ours,
+        baseline_label="git worktree add -b of the same commit",
+        baseline_samples=raw,
+        check="ratio_max",
+        limit=1.2,
+    )
     return BenchResult(name="workspace", title=TITLE, figures=[fig], breakdown=merge_medians(breakdowns))

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import __version__
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core import __version__
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 EXIT_FAILED = 1
 EXIT_ERROR = 2
@@ -28,8 +28,8 @@ def _project(args) -> Path:
 
 
 def _orchestrator(args, listeners=()):
-    from core.config import load_config
-    from core.orchestrator import Orchestrator
+    from always_on.core.config import load_config
+    from always_on.core.orchestrator import Orchestrator
 
     config = load_config()
     for warning in config.warnings:
@@ -39,14 +39,19 @@ def _orchestrator(args, listeners=()):
         raise AlwaysOnError(ErrorCode.PROJECT_NOT_FOUND, f"{project} does not exist")
     if not project.is_dir():
         raise AlwaysOnError(ErrorCode.NOT_A_DIRECTORY, f"{project} is not a directory")
-    orch = Orchestrator(project, config=config, agent=getattr(args, "agent", None),
-                        agent_cmd=getattr(args, "agent_cmd", None), listeners=list(listeners))
+    orch = Orchestrator(
+        project,
+        config=config,
+        agent=getattr(args, "agent", None),
+        agent_cmd=getattr(args, "agent_cmd", None),
+        listeners=list(listeners),
+    )
     args._orchestrator = orch
     return orch
 
 
 def _progress_printer(stream):
-    from core.records import AgentEvent, PhaseEvent
+    from always_on.core.records import AgentEvent, PhaseEvent
 
     def show(event) -> None:
         if isinstance(event, PhaseEvent):
@@ -62,6 +67,7 @@ def _progress_printer(stream):
 
 def _run_async(coro):
     """Run a coroutine; SIGINT/SIGTERM cancel it so the run is recorded as interrupted."""
+
     async def main():
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(coro)
@@ -86,8 +92,15 @@ def cmd_init(args) -> int:
 
 def _fire_output(args, orch, result) -> int:
     if args.json:
-        _print_json({"outcome": result.outcome.value, "run_id": result.run_id, "plan_id": result.plan_id,
-                     "cycle_id": result.cycle_id, "error": result.error.model_dump() if result.error else None})
+        _print_json(
+            {
+                "outcome": result.outcome.value,
+                "run_id": result.run_id,
+                "plan_id": result.plan_id,
+                "cycle_id": result.cycle_id,
+                "error": result.error.model_dump() if result.error else None,
+            }
+        )
     else:
         print(f"Outcome: {result.outcome.value} (run {result.run_id})")
         if result.plan_id:
@@ -104,7 +117,9 @@ def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None
     """DESIGN §9: with --json the last stdout line is a JSON object even when the run never started."""
     if getattr(args, "json", False):
         error = exc.to_dict() if exc else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted"}
-        _print_json({"outcome": "failed", "run_id": None, "plan_id": plan_id, "cycle_id": None, "error": error})
+        _print_json(
+            {"outcome": "failed", "run_id": None, "plan_id": plan_id, "cycle_id": None, "error": error}
+        )
 
 
 def _fire_command(args, start) -> int:
@@ -130,9 +145,9 @@ def cmd_rerun(args) -> int:
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def cmd_plans(args) -> int:
@@ -146,8 +161,10 @@ def cmd_plans(args) -> int:
     if not plans:
         print("No plans yet. Run `always-on run` to discover one.")
         return 0
-    _table([[p.id, p.status.value, p.content.dedupe_key, p.content.title[:60]] for p in plans],
-           ["ID", "STATUS", "DEDUPE KEY", "TITLE"])
+    _table(
+        [[p.id, p.status.value, p.content.dedupe_key, p.content.title[:60]] for p in plans],
+        ["ID", "STATUS", "DEDUPE KEY", "TITLE"],
+    )
     return 0
 
 
@@ -160,8 +177,10 @@ def cmd_cycles(args) -> int:
     if not cycles:
         print("No work cycles yet.")
         return 0
-    _table([[c.id, c.status.value, c.strategy, str(len(c.plans)), c.workspace_path] for c in cycles],
-           ["ID", "STATUS", "STRATEGY", "PLANS", "WORKSPACE"])
+    _table(
+        [[c.id, c.status.value, c.strategy, str(len(c.plans)), c.workspace_path] for c in cycles],
+        ["ID", "STATUS", "STRATEGY", "PLANS", "WORKSPACE"],
+    )
     return 0
 
 
@@ -174,9 +193,20 @@ def cmd_history(args) -> int:
     if not runs:
         print("No runs yet.")
         return 0
-    _table([[r.run_id, r.kind.value, r.outcome.value, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-             f"{r.duration_seconds:.1f}s", r.error.code if r.error else ""] for r in runs],
-           ["RUN", "KIND", "OUTCOME", "STARTED (UTC)", "TOOK", "ERROR"])
+    _table(
+        [
+            [
+                r.run_id,
+                r.kind.value,
+                r.outcome.value,
+                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                f"{r.duration_seconds:.1f}s",
+                r.error.code if r.error else "",
+            ]
+            for r in runs
+        ],
+        ["RUN", "KIND", "OUTCOME", "STARTED (UTC)", "TOOK", "ERROR"],
+    )
     return 0
 
 
@@ -190,14 +220,17 @@ def cmd_show(args) -> int:
             if not runs:
                 raise AlwaysOnError(ErrorCode.RUN_NOT_FOUND, f"no run with id '{ident}' in this project")
             r = runs[0]
-            print(f"Run {r.run_id}: {r.outcome.value}" + (f" — {r.error.code}: {r.error.message}" if r.error else ""))
+            print(
+                f"Run {r.run_id}: {r.outcome.value}"
+                + (f" — {r.error.code}: {r.error.message}" if r.error else "")
+            )
             return 0
         print(text, end="")
         return 0
     plan = orch.store.get_plan(ident)
     text = orch.store.read_plan_markdown(plan.id)
     if text is None:
-        from core.contracts.plan import render_plan_markdown
+        from always_on.core.contracts.plan import render_plan_markdown
 
         text = render_plan_markdown(plan.content)
     print(f"<!-- {plan.id} · {plan.status.value} -->")
@@ -226,14 +259,16 @@ def cmd_diff(args) -> int:
     cycle, plan_ids = _cycle_and_plans(orch, args)
     if not Path(cycle.workspace_path).exists():
         kept = f"; its unapplied work is on branch {cycle.kept_branch}" if cycle.kept_branch else ""
-        raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE,
-                            f"cycle {cycle.id} is '{cycle.status.value}' and its workspace was removed{kept}")
+        raise AlwaysOnError(
+            ErrorCode.CYCLE_NOT_ACTIVE,
+            f"cycle {cycle.id} is '{cycle.status.value}' and its workspace was removed{kept}",
+        )
     files = orch.cycle_files(cycle.id, plan_ids)
     if args.json:
         _print_json([f.model_dump() for f in files])
         return 0
     if args.stat:
-        from core.contracts.report import files_changed_markdown
+        from always_on.core.contracts.report import files_changed_markdown
 
         print(files_changed_markdown(files))
         return 0
@@ -242,12 +277,14 @@ def cmd_diff(args) -> int:
 
 
 def cmd_apply(args) -> int:
-    from core.records import CycleStatus
+    from always_on.core.records import CycleStatus
 
     orch = _orchestrator(args)
     cycle, plan_ids = _cycle_and_plans(orch, args)
     if cycle.status != CycleStatus.ACTIVE:
-        raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status.value}'; nothing to apply")
+        raise AlwaysOnError(
+            ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status.value}'; nothing to apply"
+        )
     selected = plan_ids or orch.default_selection(cycle)
     problems = orch.check_selection(cycle.id, selected) if selected else ["nothing to apply"]
     if problems:
@@ -266,8 +303,10 @@ def cmd_apply(args) -> int:
     if args.json:
         _print_json(report.model_dump(mode="json"))
     else:
-        print(f"Applied {len(report.applied)} plan(s) to {orch.project} ({len(report.files)} files); "
-              f"cycle is {report.cycle_status.value}. Review with `git diff` and commit when ready.")
+        print(
+            f"Applied {len(report.applied)} plan(s) to {orch.project} ({len(report.files)} files); "
+            f"cycle is {report.cycle_status.value}. Review with `git diff` and commit when ready."
+        )
     return 0
 
 
@@ -285,9 +324,9 @@ def cmd_archive(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from core.config import load_config
-    from core.scheduler import evaluate_gates
-    from core.storage import Store
+    from always_on.core.config import load_config
+    from always_on.core.scheduler import evaluate_gates
+    from always_on.core.storage import Store
 
     config = load_config()
     store = Store()
@@ -309,21 +348,37 @@ def cmd_status(args) -> int:
     if not gates:
         print("No registered projects. Run `always-on init` in a project, or `always-on demo`.")
         return 0
-    _table([[g.path, "yes" if g.enabled and not g.paused else "no", g.blocked_by or "ready",
-             g.detail or "", f"{g.next_tick_at:%H:%M:%S}" if g.next_tick_at else "now"] for g in gates],
-           ["PROJECT", "ENABLED", "GATE", "DETAIL", "NEXT TICK (UTC)"])
+    _table(
+        [
+            [
+                g.path,
+                "yes" if g.enabled and not g.paused else "no",
+                g.blocked_by or "ready",
+                g.detail or "",
+                f"{g.next_tick_at:%H:%M:%S}" if g.next_tick_at else "now",
+            ]
+            for g in gates
+        ],
+        ["PROJECT", "ENABLED", "GATE", "DETAIL", "NEXT TICK (UTC)"],
+    )
     return 0
 
 
 def cmd_daemon(args) -> int:
-    from core.config import load_config
-    from core.scheduler import Scheduler
-    from core.storage import Store
+    from always_on.core.config import load_config
+    from always_on.core.scheduler import Scheduler
+    from always_on.core.storage import Store
 
     config = load_config()
     projects = [_project(args)] if args.project else None
-    scheduler = Scheduler(Store(), config, projects=projects, listeners=[_progress_printer(sys.stderr)],
-                          agent=args.agent, agent_cmd=args.agent_cmd)
+    scheduler = Scheduler(
+        Store(),
+        config,
+        projects=projects,
+        listeners=[_progress_printer(sys.stderr)],
+        agent=args.agent,
+        agent_cmd=args.agent_cmd,
+    )
     if args.once:
         results = _run_async(scheduler.run_once())
         if args.json:
@@ -333,7 +388,9 @@ def cmd_daemon(args) -> int:
                 g = scheduler.gate_status(p)
                 print(f"{p}: {g.blocked_by or 'ready'}" + (f" — {g.detail}" if g.detail else ""))
         return 0
-    print(f"always-on daemon: watching {len(scheduler.projects())} project(s); Ctrl-C to stop", file=sys.stderr)
+    print(
+        f"always-on daemon: watching {len(scheduler.projects())} project(s); Ctrl-C to stop", file=sys.stderr
+    )
     try:
         _run_async(scheduler.run())
     except asyncio.CancelledError:
@@ -343,36 +400,43 @@ def cmd_daemon(args) -> int:
 
 
 def cmd_agents(args) -> int:
-    from core.agents.presets import list_agents
-    from core.config import load_config
+    from always_on.core.agents.presets import list_agents
+    from always_on.core.config import load_config
 
     listing = list_agents(load_config().agents)
     if args.json:
         _print_json([a.model_dump() for a in listing])
         return 0
-    _table([[a.name, a.source, "yes" if a.installed else "no", " ".join(a.command)] for a in listing],
-           ["NAME", "SOURCE", "INSTALLED", "COMMAND"])
+    _table(
+        [[a.name, a.source, "yes" if a.installed else "no", " ".join(a.command)] for a in listing],
+        ["NAME", "SOURCE", "INSTALLED", "COMMAND"],
+    )
     return 0
 
 
 def cmd_agent(args) -> int:
-    from core.agents.builtin import run
+    from always_on.core.agents.builtin import run
 
     return run(args.name)
 
 
 def cmd_demo(args) -> int:
-    from core.demo import create_demo_project
-    from core.orchestrator import Orchestrator
-    from core.config import load_config
-
     import tempfile
 
-    path = Path(args.path).expanduser().resolve() if args.path else Path(tempfile.mkdtemp(prefix="always-on-demo-")) / "inventory"
+    from always_on.core.config import load_config
+    from always_on.core.demo import create_demo_project
+    from always_on.core.orchestrator import Orchestrator
+
+    path = (
+        Path(args.path).expanduser().resolve()
+        if args.path
+        else Path(tempfile.mkdtemp(prefix="always-on-demo-")) / "inventory"
+    )
     project = create_demo_project(path)
     print(f"Created the demo project at {project} (a git repository with lint findings).")
-    orch = Orchestrator(project, config=load_config(), agent=args.agent or "tidy",
-                        listeners=[_progress_printer(sys.stdout)])
+    orch = Orchestrator(
+        project, config=load_config(), agent=args.agent or "tidy", listeners=[_progress_printer(sys.stdout)]
+    )
     orch.register()
     print("Running one fire with the built-in `tidy` agent (no model, no network)…")
     result = _run_async(orch.fire())
@@ -395,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="always-on",
         description="A coding agent that works on your project in the background; nothing reaches your checkout "
-                    "until you approve the diff.",
+        "until you approve the diff.",
     )
     parser.add_argument("--version", action="version", version=f"always-on {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
@@ -404,17 +468,27 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, fn, help_: str, *, project=True, agent=False, json_=False):
         p = sub.add_parser(name, help=help_, description=help_)
         if project:
-            p.add_argument("--project", "-p", metavar="PATH", help="project folder (default: current directory)")
+            p.add_argument(
+                "--project", "-p", metavar="PATH", help="project folder (default: current directory)"
+            )
         if agent:
             p.add_argument("--agent", metavar="NAME", help="agent name (configured, built-in or preset)")
-            p.add_argument("--agent-cmd", metavar="CMD", help="raw ACP agent command line, e.g. \"my-agent --acp\"")
+            p.add_argument(
+                "--agent-cmd", metavar="CMD", help='raw ACP agent command line, e.g. "my-agent --acp"'
+            )
         if json_:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=fn)
         return p
 
     add("init", cmd_init, "register and enable a project for the daemon")
-    add("run", cmd_run, "run one fire now (discovery → workspace → execution → report)", agent=True, json_=True)
+    add(
+        "run",
+        cmd_run,
+        "run one fire now (discovery → workspace → execution → report)",
+        agent=True,
+        json_=True,
+    )
     p = add("rerun", cmd_rerun, "rerun a failed or ready plan", agent=True, json_=True)
     p.add_argument("plan", help="plan id")
     p = add("plans", cmd_plans, "list the project's plans", json_=True)
@@ -455,8 +529,11 @@ def _print_store_warnings(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="always-on: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="always-on: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -466,8 +543,17 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except AlwaysOnError as exc:
         print(f"always-on: error: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_FAILED if exc.code in (ErrorCode.APPLY_CONFLICT, ErrorCode.INVALID_SELECTION,
-                                           ErrorCode.CHECKOUT_DIRTY, ErrorCode.LOCK_BUSY) else EXIT_ERROR
+        return (
+            EXIT_FAILED
+            if exc.code
+            in (
+                ErrorCode.APPLY_CONFLICT,
+                ErrorCode.INVALID_SELECTION,
+                ErrorCode.CHECKOUT_DIRTY,
+                ErrorCode.LOCK_BUSY,
+            )
+            else EXIT_ERROR
+        )
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("always-on: interrupted", file=sys.stderr)
         return 130
@@ -475,8 +561,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # never a traceback for the user; -v shows it
         logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-        print(f"always-on: error: internal_error: {type(exc).__name__}: {exc} (rerun with -v for details)",
-              file=sys.stderr)
+        print(
+            f"always-on: error: internal_error: {type(exc).__name__}: {exc} (rerun with -v for details)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core import paths
-from core.agents.spec import AgentSpec, PhaseLimits
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core import paths
+from always_on.core.agents.spec import AgentSpec, PhaseLimits
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 
 class Section(BaseModel):
@@ -50,8 +50,24 @@ class DormancyConfig(Section):
     debounce_ms: int = Field(1500, ge=0)
     ignore: list[str] = Field(
         default_factory=lambda: [
-            ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", "*.pyc", ".mypy_cache",
-            ".pytest_cache", ".ruff_cache", "build", "dist", "target", ".tox", ".idea", ".vscode", "*.egg-info",
+            ".git",
+            ".hg",
+            ".svn",
+            "node_modules",
+            ".venv",
+            "venv",
+            "__pycache__",
+            "*.pyc",
+            ".mypy_cache",
+            ".pytest_cache",
+            ".ruff_cache",
+            "build",
+            "dist",
+            "target",
+            ".tox",
+            ".idea",
+            ".vscode",
+            "*.egg-info",
         ]
     )
 
@@ -61,8 +77,21 @@ class WorkspaceConfig(Section):
     base_dir: str | None = None
     snapshot_max_mb: int = Field(500, gt=0)
     snapshot_ignore: list[str] = Field(
-        default_factory=lambda: [".git", "node_modules", ".venv", "venv", "__pycache__", "*.pyc", ".mypy_cache",
-                                 ".pytest_cache", ".ruff_cache", ".tox", "build", "dist", "*.egg-info"]
+        default_factory=lambda: [
+            ".git",
+            "node_modules",
+            ".venv",
+            "venv",
+            "__pycache__",
+            "*.pyc",
+            ".mypy_cache",
+            ".pytest_cache",
+            ".ruff_cache",
+            ".tox",
+            "build",
+            "dist",
+            "*.egg-info",
+        ]
     )
 
     def resolved_base(self) -> Path:
@@ -123,11 +152,11 @@ class Config(ProjectSettings):
         try:
             return ProjectSettings.model_validate(merged)
         except ValidationError as exc:
-            raise _config_error(exc, prefix=f"projects.\"{key}\".", source=self.source) from None
+            raise _config_error(exc, prefix=f'projects."{key}".', source=self.source) from None
 
     def agent_spec(self, name: str) -> AgentSpec:
         """Resolve an agent name: configured table first, then built-ins, then known presets."""
-        from core.agents.presets import resolve_agent
+        from always_on.core.agents.presets import resolve_agent
 
         return resolve_agent(name, self.agents)
 
@@ -179,8 +208,10 @@ def _config_error(exc: ValidationError, prefix: str = "", source: str | None = N
 
 def parse_config(data: dict[str, Any], source: str | None = None) -> Config:
     data = dict(data)
-    warnings = [f"unknown configuration key `{k}` ignored" + (f" in {source}" if source else "")
-                for k in _unknown_keys(Config, data)]
+    warnings = [
+        f"unknown configuration key `{k}` ignored" + (f" in {source}" if source else "")
+        for k in _unknown_keys(Config, data)
+    ]
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

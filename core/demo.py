@@ -6,7 +6,7 @@ from pathlib import Path
 
 import git
 
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 FILES: dict[str, str] = {
     "README.md": "# inventory\n\nA tiny inventory library, used to try always-on.\n",
@@ -54,7 +54,7 @@ def render(store: Store) -> str:
     lines.append(f"total: {store.total()}")
     return "\\n".join(lines)
 ''',
-    "tests/test_store.py": '''from inventory.report import render
+    "tests/test_store.py": """from inventory.report import render
 from inventory.store import Store
 
 
@@ -69,7 +69,7 @@ def test_render():
     store = Store()
     store.add("pear")
     assert "pear: 1" in render(store)
-''',
+""",
     ".gitignore": "__pycache__/\n*.pyc\n.venv/\n",
 }
 
@@ -78,7 +78,9 @@ def create_demo_project(path: Path) -> Path:
     """Create the sample project at `path` (which must not exist) as a git repository with one commit."""
     path = Path(path).expanduser().resolve()
     if path.exists():
-        raise AlwaysOnError(ErrorCode.DEMO_PATH_EXISTS, f"{path} already exists; give a path that does not exist yet")
+        raise AlwaysOnError(
+            ErrorCode.DEMO_PATH_EXISTS, f"{path} already exists; give a path that does not exist yet"
+        )
     path.mkdir(parents=True)
     for name, text in FILES.items():
         target = path / name

@@ -70,7 +70,7 @@ class Digest(BaseModel):
         return "\n".join(header) + "\n\n" + _keep_tail(blocks, TRANSCRIPT_MAX_CHARS)
 
     def tool_payload(self) -> dict[str, Any]:
-        """The digest with each session's transcript inlined: the ``--digest`` file of core.agents.mcp_server,
+        """The digest with each session's transcript inlined: the ``--digest`` file of always_on.core.agents.mcp_server,
         read there without access to the user's home (and without re-parsing foreign formats)."""
         sessions = [
             {**s.model_dump(mode="json"), "transcript": self.transcript(s.alias)} for s in self.sessions

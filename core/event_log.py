@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from core.records import AgentEvent
-from core.storage import ProjectStore
+from always_on.core.records import AgentEvent
+from always_on.core.storage import ProjectStore
 
 FLUSH_SECONDS = 0.2
 
@@ -20,7 +20,7 @@ class AgentEventLog:
     def __init__(self, store: ProjectStore, run_id: str, notify: Callable[[AgentEvent], None]) -> None:
         self.path = store.agent_events_path(run_id)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fh = open(self.path, "a", encoding="utf-8")
         self._notify = notify
         self._pending: list[str] = []
         self._last_flush = time.monotonic()

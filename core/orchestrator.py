@@ -20,13 +20,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from core.agents.spec import AgentSpec
-from core.config import Config, ProjectSettings, load_config
-from core.contracts.plan import render_plan_markdown
-from core.contracts.report import fallback_report, parse_report, render_report
-from core.errors import AlwaysOnError, ErrorCode
-from core.event_log import AgentEventLog
-from core.records import (
+from always_on.core.agents.spec import AgentSpec
+from always_on.core.config import Config, ProjectSettings, load_config
+from always_on.core.contracts.plan import render_plan_markdown
+from always_on.core.contracts.report import fallback_report, parse_report, render_report
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.event_log import AgentEventLog
+from always_on.core.records import (
     APPLYABLE,
     RERUNNABLE,
     AgentEvent,
@@ -48,7 +48,7 @@ from core.records import (
     new_id,
     utcnow,
 )
-from core.storage import ProjectStore, Store
+from always_on.core.storage import ProjectStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +168,18 @@ class Orchestrator:
             if plan.status == PlanStatus.EXECUTING:
                 run_id = plan.run_ids[-1] if plan.run_ids else "unknown-run"
                 note = self._set_aside(plan.id, run_id)
-                self._fail_plan(plan.id, ErrorCode.INTERRUPTED,
-                                "the process running this plan ended before it finished" + note)
+                self._fail_plan(
+                    plan.id,
+                    ErrorCode.INTERRUPTED,
+                    "the process running this plan ended before it finished" + note,
+                )
                 notes.append(f"plan {plan.id} was interrupted; marked failed{note}")
         for cycle in self.store.cycles().values():
             if cycle.status == CycleStatus.APPLYING:  # apply holds the lock: nobody alive is applying it
                 self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
-                notes.append(f"cycle {cycle.id} was left applying by a process that ended; it is active again")
+                notes.append(
+                    f"cycle {cycle.id} was left applying by a process that ended; it is active again"
+                )
         return notes
 
     def agent_spec(self, phase: Phase = Phase.EXECUTION) -> AgentSpec:
@@ -220,7 +225,7 @@ class Orchestrator:
         t0 = time.perf_counter()
         try:
             self.store.update_state(lambda st: self._mark_started(st, run))
-            from core.agents.gateway import AgentGateway
+            from always_on.core.agents.gateway import AgentGateway
 
             gateway = AgentGateway(spec, on_event=events.record, cwd=self.project)
             try:
@@ -245,7 +250,9 @@ class Orchestrator:
             self.running = None
             raise
         except Exception as exc:  # the runtime never goes down with a run: record and report
-            log.debug("run %s crashed", run.run_id, exc_info=True)  # -v shows the traceback; users get one line
+            log.debug(
+                "run %s crashed", run.run_id, exc_info=True
+            )  # -v shows the traceback; users get one line
             code = exc.code if isinstance(exc, AlwaysOnError) else "internal_error"
             msg = exc.message if isinstance(exc, AlwaysOnError) else one_line(f"{type(exc).__name__}: {exc}")
             run.fail(code, msg)
@@ -255,8 +262,14 @@ class Orchestrator:
         self._finish(run, events)
         lock.release()
         self.running = None
-        return FireResult(outcome=run.outcome or FireOutcome.FAILED, run_id=run.run_id, plan_id=run.plan_id,
-                          cycle_id=run.cycle_id, error=run.error, timings=run.timings)
+        return FireResult(
+            outcome=run.outcome or FireOutcome.FAILED,
+            run_id=run.run_id,
+            plan_id=run.plan_id,
+            cycle_id=run.cycle_id,
+            error=run.error,
+            timings=run.timings,
+        )
 
     def _mark_started(self, st, run: _RunContext) -> None:
         st.last_fire_started_at = run.started_at
@@ -275,7 +288,7 @@ class Orchestrator:
         """Move a failed attempt's work off the cycle branch (kept under a ref) so the next plan starts clean.
 
         Returns a sentence for the failure message ("" when there was nothing to keep)."""
-        from core.workspace import attempt_ref, set_aside
+        from always_on.core.workspace import attempt_ref, set_aside
 
         plan = self.store.plans().get(plan_id)
         if plan is None or not plan.cycle_id:
@@ -287,7 +300,7 @@ class Orchestrator:
                 return ""
             ref = attempt_ref(plan_id, run_id)
             kept = set_aside(self._ws(cycle), to=state.before_head, ref=ref)
-        except Exception as exc:  # the failure is already recorded; cleanup trouble must not hide it
+        except Exception as exc:  # noqa: BLE001 -- the failure is already recorded; cleanup trouble must not hide it
             log.warning("could not set aside the work of plan %s: %s", plan_id, one_line(str(exc)))
             return ""
 
@@ -321,19 +334,27 @@ class Orchestrator:
         self.store.update_state(update)
         self.store.append_history(
             RunHistoryEntry(
-                run_id=run.run_id, project_id=self.store.project_id, kind=run.kind, agent=run.agent,
-                started_at=run.started_at, finished_at=finished, outcome=outcome, plan_id=run.plan_id,
-                cycle_id=run.cycle_id, error=run.error, report_available=run.report_available,
+                run_id=run.run_id,
+                project_id=self.store.project_id,
+                kind=run.kind,
+                agent=run.agent,
+                started_at=run.started_at,
+                finished_at=finished,
+                outcome=outcome,
+                plan_id=run.plan_id,
+                cycle_id=run.cycle_id,
+                error=run.error,
+                report_available=run.report_available,
             )
         )
 
     # --- discovery ----------------------------------------------------------------------------------------
 
     async def _fire_body(self, run: _RunContext, gateway) -> None:
-        from core.agents.mcp_server import mcp_server_spec, phase_tools
-        from core.agents.policy import Policy
-        from core.digest import build_digest
-        from core.prompts import PromptContext, build_prompt
+        from always_on.core.agents.mcp_server import mcp_server_spec, phase_tools
+        from always_on.core.agents.policy import Policy
+        from always_on.core.digest import build_digest
+        from always_on.core.prompts import PromptContext, build_prompt
 
         self.emit(PhaseEventType.DISCOVERY_STARTED, run, phase=Phase.DISCOVERY)
         t = time.perf_counter()
@@ -343,36 +364,63 @@ class Orchestrator:
         digest_file.write_text(json.dumps(digest.tool_payload(), default=str))
         active = self.store.active_cycle()
         ctx = PromptContext(
-            language=self.settings.language, phase=Phase.DISCOVERY, run_id=run.run_id,
-            project_root=str(self.project), workspace=active.workspace_path if active else None,
-            plans=list(self.store.plans().values()), digest=digest, tools=phase_tools(Phase.DISCOVERY),
+            language=self.settings.language,
+            phase=Phase.DISCOVERY,
+            run_id=run.run_id,
+            project_root=str(self.project),
+            workspace=active.workspace_path if active else None,
+            plans=list(self.store.plans().values()),
+            digest=digest,
+            tools=phase_tools(Phase.DISCOVERY),
             timeout_seconds=self.settings.limits.phase_timeout_seconds,
             max_tool_calls=self.settings.limits.max_tool_calls,
         )
         result = await gateway.run_phase(
-            run_id=run.run_id, phase=Phase.DISCOVERY, cwd=self.project,
-            policy=Policy(self.project, writable=False), prompt=build_prompt(ctx),
-            mcp_servers=[mcp_server_spec(phase=Phase.DISCOVERY, run_id=run.run_id, outbox=outbox, digest=digest_file)],
+            run_id=run.run_id,
+            phase=Phase.DISCOVERY,
+            cwd=self.project,
+            policy=Policy(self.project, writable=False),
+            prompt=build_prompt(ctx),
+            mcp_servers=[
+                mcp_server_spec(phase=Phase.DISCOVERY, run_id=run.run_id, outbox=outbox, digest=digest_file)
+            ],
             limits=self.settings.limits.phase_limits(),
         )
         run.timings["discovery"] = time.perf_counter() - t
         plan_file = outbox / "plan.json"
         if plan_file.exists():
             content = PlanContent.model_validate_json(plan_file.read_text())
-            plan = PlanRecord(id=new_id("plan"), project_id=self.store.project_id, content=content,
-                              discovery_run_id=run.run_id)
+            plan = PlanRecord(
+                id=new_id("plan"),
+                project_id=self.store.project_id,
+                content=content,
+                discovery_run_id=run.run_id,
+            )
             self.store.save_plan(plan, render_plan_markdown(content))
             run.plan_id = plan.id
-            self.emit(PhaseEventType.PLAN_PRODUCED, run, phase=Phase.DISCOVERY, message=content.title,
-                      data={"dedupe_key": content.dedupe_key})
+            self.emit(
+                PhaseEventType.PLAN_PRODUCED,
+                run,
+                phase=Phase.DISCOVERY,
+                message=content.title,
+                data={"dedupe_key": content.dedupe_key},
+            )
             if result.error:  # a plan produced despite an error still continues (DESIGN §2)
                 log.info("discovery ended with %s but produced a plan", result.error.code)
             await self._execute_plan(run, gateway, plan.id)
             return
         if result.error:
-            run.fail(ErrorCode.DISCOVERY_FAILED, f"discovery failed: {result.error.code}: {result.error.message}")
-            self.emit(PhaseEventType.RUN_FAILED, run, phase=Phase.DISCOVERY, error=run.error,
-                      message=run.error.message, data={"agent_error": result.error.code})
+            run.fail(
+                ErrorCode.DISCOVERY_FAILED, f"discovery failed: {result.error.code}: {result.error.message}"
+            )
+            self.emit(
+                PhaseEventType.RUN_FAILED,
+                run,
+                phase=Phase.DISCOVERY,
+                error=run.error,
+                message=run.error.message,
+                data={"agent_error": result.error.code},
+            )
             return
         run.outcome = FireOutcome.NO_PLAN
         self.emit(PhaseEventType.NO_PLAN, run, phase=Phase.DISCOVERY, message=result.last_text[-500:] or None)
@@ -385,7 +433,7 @@ class Orchestrator:
     # --- workspace + execution + report -----------------------------------------------------------------
 
     def _workspace_for(self, run: _RunContext):
-        from core.workspace import prepare_workspace
+        from always_on.core.workspace import prepare_workspace
 
         active = self.store.active_cycle()
         existing = None
@@ -395,27 +443,39 @@ class Orchestrator:
         else:
             cycle_id = new_id("cycle")
         ws = prepare_workspace(
-            self.project, cycle_id=cycle_id, base_dir=self.settings.workspace.resolved_base(),
-            strategy=self.settings.workspace.strategy, snapshot_ignore=self.settings.workspace.snapshot_ignore,
-            snapshot_max_bytes=self.settings.workspace.snapshot_max_mb * 1024 * 1024, existing=existing,
+            self.project,
+            cycle_id=cycle_id,
+            base_dir=self.settings.workspace.resolved_base(),
+            strategy=self.settings.workspace.strategy,
+            snapshot_ignore=self.settings.workspace.snapshot_ignore,
+            snapshot_max_bytes=self.settings.workspace.snapshot_max_mb * 1024 * 1024,
+            existing=existing,
         )
         if existing is not None and active is not None:
+
             def refresh(c: CycleRecord) -> None:
                 c.workspace_path = str(ws.path)
                 c.branch = ws.branch
+
             cycle = self.store.update_cycle(active.id, refresh)
         else:
-            cycle = CycleRecord(id=cycle_id, project_id=self.store.project_id, strategy=ws.strategy,
-                                workspace_path=str(ws.path), branch=ws.branch, base_commit=ws.base_commit)
+            cycle = CycleRecord(
+                id=cycle_id,
+                project_id=self.store.project_id,
+                strategy=ws.strategy,
+                workspace_path=str(ws.path),
+                branch=ws.branch,
+                base_commit=ws.base_commit,
+            )
             self.store.save_cycle(cycle)
             self.store.update_state(lambda st: setattr(st, "active_cycle_id", cycle.id))
         return cycle, ws
 
     async def _execute_plan(self, run: _RunContext, gateway, plan_id: str) -> None:
-        from core.agents.mcp_server import mcp_server_spec, phase_tools
-        from core.agents.policy import Policy
-        from core.prompts import PromptContext, build_prompt
-        from core.workspace import commit_plan, diff_files
+        from always_on.core.agents.mcp_server import mcp_server_spec, phase_tools
+        from always_on.core.agents.policy import Policy
+        from always_on.core.prompts import PromptContext, build_prompt
+        from always_on.core.workspace import commit_plan, diff_files
 
         self.emit(PhaseEventType.WORKSPACE_STARTED, run, phase=Phase.WORKSPACE)
         t = time.perf_counter()
@@ -424,15 +484,22 @@ class Orchestrator:
         except AlwaysOnError as exc:
             run.fail(ErrorCode.WORKSPACE_PREPARE_FAILED, f"workspace could not be prepared: {exc.message}")
             self._fail_plan(plan_id, ErrorCode.WORKSPACE_PREPARE_FAILED, exc.message)
-            self.emit(PhaseEventType.RUN_FAILED, run, phase=Phase.WORKSPACE, error=run.error, message=exc.message)
+            self.emit(
+                PhaseEventType.RUN_FAILED, run, phase=Phase.WORKSPACE, error=run.error, message=exc.message
+            )
             return
         run.cycle_id = cycle.id
         run.timings["workspace"] = time.perf_counter() - t
         ws_path = Path(ws.path)
-        self.emit(PhaseEventType.WORKSPACE_READY, run, phase=Phase.WORKSPACE, message=str(ws.path),
-                  data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes})
+        self.emit(
+            PhaseEventType.WORKSPACE_READY,
+            run,
+            phase=Phase.WORKSPACE,
+            message=str(ws.path),
+            data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes},
+        )
 
-        from core.workspace import head_of
+        from always_on.core.workspace import head_of
 
         before = head_of(ws)
 
@@ -457,22 +524,34 @@ class Orchestrator:
         plan_md = self.store.read_plan_markdown(plan_id) or render_plan_markdown(plan.content)
         limits = self.settings.limits.phase_limits()
         ctx = PromptContext(
-            language=self.settings.language, phase=Phase.EXECUTION, run_id=run.run_id,
-            project_root=str(self.project), workspace=ws.path, plan=plan, plan_markdown=plan_md,
-            tools=phase_tools(Phase.EXECUTION), timeout_seconds=limits.timeout_seconds,
+            language=self.settings.language,
+            phase=Phase.EXECUTION,
+            run_id=run.run_id,
+            project_root=str(self.project),
+            workspace=ws.path,
+            plan=plan,
+            plan_markdown=plan_md,
+            tools=phase_tools(Phase.EXECUTION),
+            timeout_seconds=limits.timeout_seconds,
             max_tool_calls=limits.max_tool_calls,
         )
         result = await gateway.run_phase(
-            run_id=run.run_id, phase=Phase.EXECUTION, cwd=ws_path, policy=Policy(ws_path, writable=True),
-            prompt=build_prompt(ctx), mcp_servers=[], limits=limits,
+            run_id=run.run_id,
+            phase=Phase.EXECUTION,
+            cwd=ws_path,
+            policy=Policy(ws_path, writable=True),
+            prompt=build_prompt(ctx),
+            mcp_servers=[],
+            limits=limits,
         )
         run.timings["execution"] = time.perf_counter() - t
         t = time.perf_counter()
         commit_error: AlwaysOnError | None = None
         commit = None
         try:
-            commit = commit_plan(ws, plan_id=plan_id, run_id=run.run_id, title=plan.content.title,
-                                 before_head=before)
+            commit = commit_plan(
+                ws, plan_id=plan_id, run_id=run.run_id, title=plan.content.title, before_head=before
+            )
         except AlwaysOnError as exc:
             commit_error = exc
         run.timings["commit"] = time.perf_counter() - t
@@ -500,12 +579,18 @@ class Orchestrator:
         if failure:
             code, message = failure
             run.fail(ErrorCode.EXECUTION_FAILED, message)
-            self._write_fallback(run, plan, cycle, files, reason=f"{code}: {message}", last_text=result.last_text)
+            self._write_fallback(
+                run, plan, cycle, files, reason=f"{code}: {message}", last_text=result.last_text
+            )
             self._fail_plan(plan_id, code, message + self._set_aside(plan_id, run.run_id))
             self.emit(PhaseEventType.RUN_FAILED, run, phase=Phase.EXECUTION, error=run.error, message=message)
             return
-        self.emit(PhaseEventType.EXECUTION_COMPLETED, run, phase=Phase.EXECUTION,
-                  data={"commits": len(commit.commit_shas), "files": len(files)})
+        self.emit(
+            PhaseEventType.EXECUTION_COMPLETED,
+            run,
+            phase=Phase.EXECUTION,
+            data={"commits": len(commit.commit_shas), "files": len(files)},
+        )
         t = time.perf_counter()
         self._analyze_dependencies(cycle.id)
         run.timings["dependencies"] = time.perf_counter() - t
@@ -514,10 +599,14 @@ class Orchestrator:
         self.emit(PhaseEventType.REPORT_STARTED, run, phase=Phase.REPORT)
         t = time.perf_counter()
         outbox = self._outbox(run.run_id, Phase.REPORT)
-        ctx = ctx.model_copy(update={"phase": Phase.REPORT, "tools": phase_tools(Phase.REPORT),
-                                     "files_changed": files})
+        ctx = ctx.model_copy(
+            update={"phase": Phase.REPORT, "tools": phase_tools(Phase.REPORT), "files_changed": files}
+        )
         report_result = await gateway.run_phase(
-            run_id=run.run_id, phase=Phase.REPORT, cwd=ws_path, policy=Policy(ws_path, writable=False),
+            run_id=run.run_id,
+            phase=Phase.REPORT,
+            cwd=ws_path,
+            policy=Policy(ws_path, writable=False),
             prompt=build_prompt(ctx),
             mcp_servers=[mcp_server_spec(phase=Phase.REPORT, run_id=run.run_id, outbox=outbox, digest=None)],
             limits=limits,
@@ -530,8 +619,11 @@ class Orchestrator:
             self.store.write_report(meta, render_report(meta, parsed, title=plan.content.title))
             final = PlanStatus.COMPLETED
         else:
-            why = (f"the agent submitted no report ({report_result.error.code}: {report_result.error.message})"
-                   if report_result.error else "the agent submitted no report")
+            why = (
+                f"the agent submitted no report ({report_result.error.code}: {report_result.error.message})"
+                if report_result.error
+                else "the agent submitted no report"
+            )
             if report_result.last_text.strip():
                 meta.notes.append(why + "; the report below was salvaged from its last message")
                 parsed = parse_report(report_result.last_text)
@@ -557,15 +649,22 @@ class Orchestrator:
 
     def _report_meta(self, run: _RunContext, plan: PlanRecord, cycle: CycleRecord, files) -> ReportMetadata:
         return ReportMetadata(
-            run_id=run.run_id, project_id=self.store.project_id, plan_id=plan.id, cycle_id=cycle.id,
-            started_at=run.started_at, finished_at=utcnow(), workspace=cycle.workspace_path, agent=run.agent,
+            run_id=run.run_id,
+            project_id=self.store.project_id,
+            plan_id=plan.id,
+            cycle_id=cycle.id,
+            started_at=run.started_at,
+            finished_at=utcnow(),
+            workspace=cycle.workspace_path,
+            agent=run.agent,
             files_changed=files,
         )
 
     def _write_fallback(self, run, plan, cycle, files, *, reason: str, last_text: str) -> None:
         meta = self._report_meta(run, plan, cycle, files)
-        self.store.write_report(meta, fallback_report(meta, title=plan.content.title, reason=reason,
-                                                      last_agent_text=last_text))
+        self.store.write_report(
+            meta, fallback_report(meta, title=plan.content.title, reason=reason, last_agent_text=last_text)
+        )
         run.report_available = True
 
     def _fail_plan(self, plan_id: str, code: str, message: str) -> None:
@@ -576,24 +675,36 @@ class Orchestrator:
         plan = self.store.update_plan(plan_id, fail)
         if plan.cycle_id:
             with contextlib.suppress(AlwaysOnError):
-                self.store.update_cycle(plan.cycle_id, lambda c: setattr(c.plan_state(plan_id), "status",
-                                                                         PlanStatus.FAILED) if c.has_plan(plan_id)
-                                        else None)
+                self.store.update_cycle(
+                    plan.cycle_id,
+                    lambda c: (
+                        setattr(c.plan_state(plan_id), "status", PlanStatus.FAILED)
+                        if c.has_plan(plan_id)
+                        else None
+                    ),
+                )
 
     # --- dependency analysis, apply, archive ---------------------------------------------------------------
 
     @staticmethod
     def _ws(cycle: CycleRecord):
-        from core.workspace import WorkspaceInfo
+        from always_on.core.workspace import WorkspaceInfo
 
-        return WorkspaceInfo(strategy=cycle.strategy, path=cycle.workspace_path, branch=cycle.branch,
-                             base_commit=cycle.base_commit, cycle_id=cycle.id)
+        return WorkspaceInfo(
+            strategy=cycle.strategy,
+            path=cycle.workspace_path,
+            branch=cycle.branch,
+            base_commit=cycle.base_commit,
+            cycle_id=cycle.id,
+        )
 
     def _analyze_dependencies(self, cycle_id: str) -> None:
-        from core.workspace import PlanCommits, analyze_dependencies
+        from always_on.core.workspace import PlanCommits, analyze_dependencies
 
         cycle = self.store.get_cycle(cycle_id)
-        entries = [PlanCommits(plan_id=s.plan_id, commit_shas=s.commit_shas) for s in cycle.plans if s.commit_shas]
+        entries = [
+            PlanCommits(plan_id=s.plan_id, commit_shas=s.commit_shas) for s in cycle.plans if s.commit_shas
+        ]
         if not entries:
             return
         results = analyze_dependencies(self._ws(cycle), entries)
@@ -637,11 +748,16 @@ class Orchestrator:
             if not state.commit_shas:
                 problems.append(f"plan {pid} has no commits")
             if state.dependency_status == DependencyStatus.FAILED:
-                problems.append(f"dependency analysis failed for plan {pid}: {'; '.join(state.dependency_reasons)}")
+                problems.append(
+                    f"dependency analysis failed for plan {pid}: {'; '.join(state.dependency_reasons)}"
+                )
             missing = [d for d in state.depends_on if d not in plan_ids]
             if missing:
                 why = "; ".join(state.dependency_reasons)
-                problems.append(f"plan {pid} depends on unselected plan(s) {', '.join(missing)}" + (f" ({why})" if why else ""))
+                problems.append(
+                    f"plan {pid} depends on unselected plan(s) {', '.join(missing)}"
+                    + (f" ({why})" if why else "")
+                )
         return problems
 
     def apply(self, cycle_id: str | None = None, plan_ids: list[str] | None = None) -> ApplyReport:
@@ -652,25 +768,39 @@ class Orchestrator:
 
     def _refuse_while_executing(self, cycle: CycleRecord, what: str) -> None:
         plans = self.store.plans()
-        running = [s.plan_id for s in cycle.plans if plans.get(s.plan_id) and plans[s.plan_id].status ==
-                   PlanStatus.EXECUTING]
+        running = [
+            s.plan_id
+            for s in cycle.plans
+            if plans.get(s.plan_id) and plans[s.plan_id].status == PlanStatus.EXECUTING
+        ]
         if running:
-            raise AlwaysOnError(ErrorCode.LOCK_BUSY, f"plan {', '.join(running)} of cycle {cycle.id} is executing; "
-                                f"{what} refused until it ends")
+            raise AlwaysOnError(
+                ErrorCode.LOCK_BUSY,
+                f"plan {', '.join(running)} of cycle {cycle.id} is executing; {what} refused until it ends",
+            )
 
     def _apply_locked(self, cycle: CycleRecord, plan_ids: list[str] | None) -> ApplyReport:
-        from core.workspace import PlanApplyInfo, apply_plans
+        from always_on.core.workspace import PlanApplyInfo, apply_plans
 
         if cycle.status != CycleStatus.ACTIVE:
-            raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status}', not active")
+            raise AlwaysOnError(
+                ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status}', not active"
+            )
         self._refuse_while_executing(cycle, "apply")
         selected = plan_ids or self.default_selection(cycle)
         if not selected:
-            raise AlwaysOnError(ErrorCode.NOTHING_TO_APPLY, f"cycle {cycle.id} has no completed plan to apply")
+            raise AlwaysOnError(
+                ErrorCode.NOTHING_TO_APPLY, f"cycle {cycle.id} has no completed plan to apply"
+            )
         plans = self.store.plans()
         infos = [
-            PlanApplyInfo(plan_id=s.plan_id, status=plans[s.plan_id].status if s.plan_id in plans else s.status,
-                          commit_shas=s.commit_shas, dependency_status=s.dependency_status, depends_on=s.depends_on)
+            PlanApplyInfo(
+                plan_id=s.plan_id,
+                status=plans[s.plan_id].status if s.plan_id in plans else s.status,
+                commit_shas=s.commit_shas,
+                dependency_status=s.dependency_status,
+                depends_on=s.depends_on,
+            )
             for s in cycle.plans
         ]
         self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.APPLYING))
@@ -679,22 +809,40 @@ class Orchestrator:
             result = apply_plans(self.project, self._ws(cycle), selected, infos)
         except AlwaysOnError as exc:
             self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
-            self.emit(PhaseEventType.APPLY_FAILED, cycle_id=cycle.id, error=ErrorInfo(code=exc.code, message=exc.message),
-                      message=exc.message, data={"files": list(exc.details.get("files", []))})
+            self.emit(
+                PhaseEventType.APPLY_FAILED,
+                cycle_id=cycle.id,
+                error=ErrorInfo(code=exc.code, message=exc.message),
+                message=exc.message,
+                data={"files": list(exc.details.get("files", []))},
+            )
             raise
         except Exception as exc:
             self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
-            self.emit(PhaseEventType.APPLY_FAILED, cycle_id=cycle.id,
-                      error=ErrorInfo(code=ErrorCode.APPLY_FAILED, message=str(exc)), message=str(exc))
+            self.emit(
+                PhaseEventType.APPLY_FAILED,
+                cycle_id=cycle.id,
+                error=ErrorInfo(code=ErrorCode.APPLY_FAILED, message=str(exc)),
+                message=str(exc),
+            )
             raise AlwaysOnError(ErrorCode.APPLY_FAILED, f"apply failed: {exc}") from exc
         for pid in result.applied:
             self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.APPLIED))
         plans = self.store.plans()
-        remaining = [s.plan_id for s in cycle.plans if s.plan_id not in result.applied
-                     and plans.get(s.plan_id) and plans[s.plan_id].status in APPLYABLE]
-        open_plans = [s.plan_id for s in cycle.plans if s.plan_id not in result.applied
-                      and plans.get(s.plan_id) and plans[s.plan_id].status not in (PlanStatus.APPLIED,
-                                                                                    PlanStatus.ARCHIVED)]
+        remaining = [
+            s.plan_id
+            for s in cycle.plans
+            if s.plan_id not in result.applied
+            and plans.get(s.plan_id)
+            and plans[s.plan_id].status in APPLYABLE
+        ]
+        open_plans = [
+            s.plan_id
+            for s in cycle.plans
+            if s.plan_id not in result.applied
+            and plans.get(s.plan_id)
+            and plans[s.plan_id].status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED)
+        ]
 
         def finish(c: CycleRecord) -> None:
             for s in c.plans:
@@ -708,25 +856,36 @@ class Orchestrator:
                 with contextlib.suppress(AlwaysOnError):
                     self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.ARCHIVED))
             self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))
-        self.emit(PhaseEventType.APPLY_COMPLETED, cycle_id=cycle.id,
-                  data={"plans": result.applied, "files": [f.path for f in result.files]})
-        return ApplyReport(cycle_id=cycle.id, applied=list(result.applied), files=list(result.files),
-                           cycle_status=cycle.status)
+        self.emit(
+            PhaseEventType.APPLY_COMPLETED,
+            cycle_id=cycle.id,
+            data={"plans": result.applied, "files": [f.path for f in result.files]},
+        )
+        return ApplyReport(
+            cycle_id=cycle.id,
+            applied=list(result.applied),
+            files=list(result.files),
+            cycle_status=cycle.status,
+        )
 
     def _has_unapplied(self, cycle: CycleRecord) -> bool:
         """Does the cycle branch hold commits no applied plan accounts for? Asked of git, not of our records."""
-        from core.workspace import unapplied_commits
+        from always_on.core.workspace import unapplied_commits
 
         plans = self.store.plans()
-        applied = [sha for s in cycle.plans if plans.get(s.plan_id) and plans[s.plan_id].status == PlanStatus.APPLIED
-                   for sha in s.commit_shas]
+        applied = [
+            sha
+            for s in cycle.plans
+            if plans.get(s.plan_id) and plans[s.plan_id].status == PlanStatus.APPLIED
+            for sha in s.commit_shas
+        ]
         try:
             return bool(unapplied_commits(self._ws(cycle), applied, project=self.project))
         except AlwaysOnError:
             return True  # when in doubt, keep the branch: nothing is silently lost
 
     def _close_cycle(self, cycle: CycleRecord, *, unapplied: bool) -> str | None:
-        from core.workspace import remove_workspace
+        from always_on.core.workspace import remove_workspace
 
         kept = remove_workspace(self.project, self._ws(cycle), unapplied_commits=unapplied)
         if kept:
@@ -746,7 +905,9 @@ class Orchestrator:
 
     def _archive_locked(self, cycle: CycleRecord) -> str | None:
         if cycle.status == CycleStatus.APPLYING:
-            raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is being applied; archive refused")
+            raise AlwaysOnError(
+                ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is being applied; archive refused"
+            )
         if cycle.status != CycleStatus.ACTIVE:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is already '{cycle.status}'")
         self._refuse_while_executing(cycle, "archive")
@@ -769,30 +930,40 @@ class Orchestrator:
     def archive_plan(self, plan_id: str) -> None:
         plan = self.store.get_plan(plan_id)
         if plan.status in (PlanStatus.APPLIED, PlanStatus.EXECUTING, PlanStatus.ARCHIVED):
-            raise AlwaysOnError(ErrorCode.INVALID_SELECTION, f"plan {plan.id} is '{plan.status}' and cannot be archived")
+            raise AlwaysOnError(
+                ErrorCode.INVALID_SELECTION, f"plan {plan.id} is '{plan.status}' and cannot be archived"
+            )
         self.store.update_plan(plan.id, lambda p: p.set_status(PlanStatus.ARCHIVED))
         if plan.cycle_id:
             with contextlib.suppress(AlwaysOnError):
-                self.store.update_cycle(plan.cycle_id, lambda c: setattr(c.plan_state(plan.id), "status",
-                                                                         PlanStatus.ARCHIVED) if c.has_plan(plan.id)
-                                        else None)
+                self.store.update_cycle(
+                    plan.cycle_id,
+                    lambda c: (
+                        setattr(c.plan_state(plan.id), "status", PlanStatus.ARCHIVED)
+                        if c.has_plan(plan.id)
+                        else None
+                    ),
+                )
 
     # --- diffs --------------------------------------------------------------------------------------------
 
     @staticmethod
     def _plan_ranges(cycle: CycleRecord, plan_ids: list[str]) -> list[tuple[str, str]]:
         """(before, after) heads of the selected plans that made commits, in cycle order."""
-        return [(s.before_head, s.after_head) for s in cycle.plans
-                if s.plan_id in plan_ids and s.before_head and s.after_head and s.commit_shas]
+        return [
+            (s.before_head, s.after_head)
+            for s in cycle.plans
+            if s.plan_id in plan_ids and s.before_head and s.after_head and s.commit_shas
+        ]
 
     def cycle_files(self, cycle_id: str, plan_ids: list[str] | None = None) -> list[FileChange]:
-        from core.workspace import diff_files
+        from always_on.core.workspace import diff_files
 
         cycle = self.store.get_cycle(cycle_id)
         if not Path(cycle.workspace_path).exists():
             return []
         if not plan_ids:
-            from core.workspace import head_of
+            from always_on.core.workspace import head_of
 
             return diff_files(Path(cycle.workspace_path), cycle.base_commit, head_of(self._ws(cycle)))
         merged: dict[str, FileChange] = {}
@@ -800,19 +971,24 @@ class Orchestrator:
             for f in diff_files(Path(cycle.workspace_path), before, after):
                 if f.path in merged:
                     prev = merged[f.path]
-                    merged[f.path] = prev.model_copy(update={"added": prev.added + f.added,
-                                                             "removed": prev.removed + f.removed})
+                    merged[f.path] = prev.model_copy(
+                        update={"added": prev.added + f.added, "removed": prev.removed + f.removed}
+                    )
                 else:
                     merged[f.path] = f
         return list(merged.values())
 
-    def cycle_diff_text(self, cycle_id: str, file: str | None = None, plan_ids: list[str] | None = None) -> str:
-        from core.workspace import diff_text, head_of
+    def cycle_diff_text(
+        self, cycle_id: str, file: str | None = None, plan_ids: list[str] | None = None
+    ) -> str:
+        from always_on.core.workspace import diff_text, head_of
 
         cycle = self.store.get_cycle(cycle_id)
         if not Path(cycle.workspace_path).exists():
             return ""
         if not plan_ids:
             return diff_text(Path(cycle.workspace_path), cycle.base_commit, head_of(self._ws(cycle)), file)
-        return "".join(diff_text(Path(cycle.workspace_path), before, after, file)
-                       for before, after in self._plan_ranges(cycle, plan_ids))
+        return "".join(
+            diff_text(Path(cycle.workspace_path), before, after, file)
+            for before, after in self._plan_ranges(cycle, plan_ids)
+        )

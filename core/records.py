@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 SCHEMA_VERSION = 1
 
@@ -113,7 +113,13 @@ CYCLE_TRANSITIONS: dict[CycleStatus, frozenset[CycleStatus]] = {
 RERUNNABLE = frozenset({PlanStatus.READY, PlanStatus.FAILED})
 APPLYABLE = frozenset({PlanStatus.COMPLETED, PlanStatus.COMPLETED_NO_REPORT})
 OPEN_PLAN_STATUSES = frozenset(
-    {PlanStatus.READY, PlanStatus.EXECUTING, PlanStatus.COMPLETED, PlanStatus.COMPLETED_NO_REPORT, PlanStatus.FAILED}
+    {
+        PlanStatus.READY,
+        PlanStatus.EXECUTING,
+        PlanStatus.COMPLETED,
+        PlanStatus.COMPLETED_NO_REPORT,
+        PlanStatus.FAILED,
+    }
 )
 
 

@@ -18,17 +18,32 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from core.config import Config, ProjectSettings
-from core.errors import AlwaysOnError
-from core.orchestrator import EventListener, FireResult, Orchestrator
-from core.records import OPEN_PLAN_STATUSES, ErrorInfo, FireOutcome, PhaseEvent, PhaseEventType, ProjectState, utcnow
-from core.storage import ProjectStore, Store
+from always_on.core.config import Config, ProjectSettings
+from always_on.core.errors import AlwaysOnError
+from always_on.core.orchestrator import EventListener, FireResult, Orchestrator
+from always_on.core.records import (
+    OPEN_PLAN_STATUSES,
+    ErrorInfo,
+    FireOutcome,
+    PhaseEvent,
+    PhaseEventType,
+    ProjectState,
+    utcnow,
+)
+from always_on.core.storage import ProjectStore, Store
 
 log = logging.getLogger(__name__)
 
 GATES = (
-    "disabled", "project_disabled", "project_missing", "dormant", "agent_busy", "cooldown", "daily_budget",
-    "lock_busy", "cycle_full",
+    "disabled",
+    "project_disabled",
+    "project_missing",
+    "dormant",
+    "agent_busy",
+    "cooldown",
+    "daily_budget",
+    "lock_busy",
+    "cycle_full",
 )
 
 
@@ -53,9 +68,14 @@ def evaluate_gates(
     now = now or utcnow()
     st: ProjectState = store.read_state()
     status = GateStatus(
-        project_id=store.project_id, path=st.path, enabled=st.enabled and settings.scheduler.enabled,
-        paused=st.paused, dormant_since=st.dormant_since, disabled_reason=st.disabled_reason,
-        last_outcome=st.last_outcome, consecutive_failures=st.consecutive_failures,
+        project_id=store.project_id,
+        path=st.path,
+        enabled=st.enabled and settings.scheduler.enabled,
+        paused=st.paused,
+        dormant_since=st.dormant_since,
+        disabled_reason=st.disabled_reason,
+        last_outcome=st.last_outcome,
+        consecutive_failures=st.consecutive_failures,
     )
     sched = settings.scheduler
     due = st.next_tick_at
@@ -78,7 +98,9 @@ def evaluate_gates(
     if not Path(st.path).is_dir():
         return block("project_missing", f"{st.path} does not exist")
     if st.dormant_since is not None:
-        return block("dormant", f"no plan found at {st.dormant_since:%Y-%m-%d %H:%M} UTC; waiting for a file change")
+        return block(
+            "dormant", f"no plan found at {st.dormant_since:%Y-%m-%d %H:%M} UTC; waiting for a file change"
+        )
     if busy:
         return block("agent_busy", "a fire is already running")
     if st.last_fire_finished_at is not None:
@@ -95,7 +117,9 @@ def evaluate_gates(
         # the cycle's own per-plan states mirror plan statuses: no need to read the (possibly large) plan index
         open_count = sum(1 for s in cycle.plans if s.status in OPEN_PLAN_STATUSES)
         if open_count >= sched.max_plans_per_cycle:
-            return block("cycle_full", f"the active cycle holds {open_count} open plans; review and apply or archive")
+            return block(
+                "cycle_full", f"the active cycle holds {open_count} open plans; review and apply or archive"
+            )
     if due is not None and now < due:
         return block("interval", f"next tick at {due:%H:%M:%S} UTC")
     return status
@@ -153,7 +177,11 @@ class Scheduler:
         project = project.resolve()
         if project not in self.orchestrators:
             self.orchestrators[project] = Orchestrator(
-                project, store=self.store, config=self.config, agent=self.agent, agent_cmd=self.agent_cmd,
+                project,
+                store=self.store,
+                config=self.config,
+                agent=self.agent,
+                agent_cmd=self.agent_cmd,
                 listeners=self.listeners,
             )
         return self.orchestrators[project]
@@ -161,8 +189,11 @@ class Scheduler:
     def gate_status(self, project: Path) -> GateStatus:
         project = project.resolve()
         task = self.running.get(project)
-        return evaluate_gates(self.store.project(project), self.config.for_project(project),
-                              busy=task is not None and not task.done())
+        return evaluate_gates(
+            self.store.project(project),
+            self.config.for_project(project),
+            busy=task is not None and not task.done(),
+        )
 
     def _safe_gate(self, project: Path) -> GateStatus | None:
         """Gate of one project; a broken store of one project must not stop the others."""
@@ -172,12 +203,19 @@ class Scheduler:
             key = (project, exc.code)
             if key not in self._reported:
                 self._reported.add(key)
-                log.warning("%s: %s: %s (skipping this project until it is fixed)", project, exc.code, exc.message)
+                log.warning(
+                    "%s: %s: %s (skipping this project until it is fixed)", project, exc.code, exc.message
+                )
                 for fn in self.listeners:
                     with contextlib.suppress(Exception):
-                        fn(PhaseEvent(project_id=self.store.project(project).project_id,
-                                      type=PhaseEventType.RUN_FAILED, message=exc.message,
-                                      error=ErrorInfo(code=exc.code, message=exc.message)))
+                        fn(
+                            PhaseEvent(
+                                project_id=self.store.project(project).project_id,
+                                type=PhaseEventType.RUN_FAILED,
+                                message=exc.message,
+                                error=ErrorInfo(code=exc.code, message=exc.message),
+                            )
+                        )
             return None
 
     def set_paused(self, project: Path, paused: bool) -> None:
@@ -215,16 +253,25 @@ class Scheduler:
 
         def update(st: ProjectState) -> None:
             st.next_tick_at = (st.last_fire_finished_at or utcnow()) + interval
-            if result.outcome == FireOutcome.FAILED and st.consecutive_failures >= settings.scheduler.failures_before_disable:
+            if (
+                result.outcome == FireOutcome.FAILED
+                and st.consecutive_failures >= settings.scheduler.failures_before_disable
+            ):
                 code = result.error.code if result.error else "unknown"
-                st.disabled_reason = (f"{st.consecutive_failures} consecutive failed fires (last: {code}); "
-                                      "re-enable with `always-on init`")
+                st.disabled_reason = (
+                    f"{st.consecutive_failures} consecutive failed fires (last: {code}); "
+                    "re-enable with `always-on init`"
+                )
 
         st = ps.update_state(update)
-        if st.disabled_reason and result.outcome == FireOutcome.FAILED and \
-                st.consecutive_failures >= settings.scheduler.failures_before_disable:
-            self.orchestrator(project).emit(PhaseEventType.PROJECT_DISABLED, run_id=result.run_id,
-                                            message=st.disabled_reason)
+        if (
+            st.disabled_reason
+            and result.outcome == FireOutcome.FAILED
+            and st.consecutive_failures >= settings.scheduler.failures_before_disable
+        ):
+            self.orchestrator(project).emit(
+                PhaseEventType.PROJECT_DISABLED, run_id=result.run_id, message=st.disabled_reason
+            )
 
     # --- dormancy -----------------------------------------------------------------------------------------
 
@@ -239,8 +286,13 @@ class Scheduler:
             return not _ignored(path, project, patterns)
 
         stop = asyncio.Event()
-        async for _changes in awatch(project, watch_filter=keep, debounce=settings.dormancy.debounce_ms,
-                                     stop_event=stop, recursive=True):
+        async for _changes in awatch(
+            project,
+            watch_filter=keep,
+            debounce=settings.dormancy.debounce_ms,
+            stop_event=stop,
+            recursive=True,
+        ):
             ps = self.store.project(project)
             try:
                 st = ps.read_state()
@@ -250,7 +302,7 @@ class Scheduler:
             if st.dormant_since is not None:
                 now = utcnow()
 
-                def wake(s: ProjectState) -> None:
+                def wake(s: ProjectState, now=now) -> None:
                     s.dormant_since = None
                     s.last_change_at = now
                     s.next_tick_at = now
@@ -319,7 +371,9 @@ class Scheduler:
                 settings = self.config.for_project(project)
                 candidates = [gate.next_tick_at]
                 if st.last_fire_finished_at:
-                    candidates.append(st.last_fire_finished_at + timedelta(seconds=settings.scheduler.cooldown_seconds))
+                    candidates.append(
+                        st.last_fire_finished_at + timedelta(seconds=settings.scheduler.cooldown_seconds)
+                    )
                 for when in candidates:
                     if when is not None:
                         delays.append(max(0.05, (when - now).total_seconds()))

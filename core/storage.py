@@ -31,9 +31,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from core import paths
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import (
+from always_on.core import paths
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import (
     AgentEvent,
     CycleRecord,
     PhaseEvent,
@@ -422,7 +422,9 @@ class ProjectStore:
         with self.locked():
             cycles = self.cycles()
             if cycle_id not in cycles:
-                raise AlwaysOnError(ErrorCode.CYCLE_NOT_FOUND, f"no cycle with id '{cycle_id}' in this project")
+                raise AlwaysOnError(
+                    ErrorCode.CYCLE_NOT_FOUND, f"no cycle with id '{cycle_id}' in this project"
+                )
             fn(cycles[cycle_id])
             cycles[cycle_id].updated_at = utcnow()
             write_model_map(self.cycles_path, cycles)
@@ -489,8 +491,10 @@ class Store:
                 state = ProjectState.model_validate_json(state_file.read_text(encoding="utf-8"))
             except (ValidationError, OSError, ValueError) as exc:
                 if warnings is not None:
-                    warnings.append(f"{state_file} could not be read ({_short(exc)}); that project is skipped "
-                                    "until it is fixed or moved aside")
+                    warnings.append(
+                        f"{state_file} could not be read ({_short(exc)}); that project is skipped "
+                        "until it is fixed or moved aside"
+                    )
                 continue
             out.append(self.project(state.path))
         return out

@@ -1,6 +1,6 @@
 """Regenerate screenshots/*.svg: every screen of the TUI on a seeded demo store, at a fixed size and frozen clock.
 
-Usage: PYTHONPATH=. python scripts/make_screenshots.py [--out screenshots] [--text] [--size 80x24]
+Usage: python scripts/make_screenshots.py [--out screenshots] [--text] [--size 80x24]
 (--text also prints each screen as plain text, handy to check a layout in a terminal-less environment;
 --size renders every screen at that size instead of the documented ones, for checking small terminals).
 The store is seeded with the same fixed records as the TUI tests (tests/tui/seed.py), in a temporary folder.
@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests" / "tui"), str(ROOT / "tests")]  # the test seed; always_on is installed
 
 SIZE = (100, 32)
 
@@ -28,8 +28,15 @@ def screen_text(app) -> str:
     from rich.console import Console
 
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True,
-                      color_system="truecolor", legacy_windows=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        record=True,
+        force_terminal=True,
+        color_system="truecolor",
+        legacy_windows=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
 
@@ -44,9 +51,9 @@ async def settle(pilot, condition: Callable[[], bool] = lambda: True) -> None:
 
 def scenarios(seed, app_factory) -> list[tuple[str, tuple[int, int], bool, Callable]]:
     """(file name, size, seeded?, steps) for every screen worth a picture."""
-    from core.errors import AlwaysOnError, ErrorCode
-    from core.records import AgentEvent, AgentEventKind, Phase
-    from core.storage import Store
+    from always_on.core.errors import AlwaysOnError, ErrorCode
+    from always_on.core.records import AgentEvent, AgentEventKind, Phase
+    from always_on.core.storage import Store
 
     def diff_loaded(app) -> Callable[[], bool]:
         return lambda: bool(getattr(app.screen, "files", [])) and bool(app.screen.query_one("#diff").text)
@@ -57,13 +64,18 @@ def scenarios(seed, app_factory) -> list[tuple[str, tuple[int, int], bool, Calla
     async def live(app, pilot) -> None:
         ps = Store().project(app.bridge.project)
         run = "run-20250501-115700-live01"
-        for event in seed.phase_events(ps, run, -3, plan=seed.pid(6), title="Replace os.path with pathlib")[:5]:
+        for event in seed.phase_events(ps, run, -3, plan=seed.pid(6), title="Replace os.path with pathlib")[
+            :5
+        ]:
             app.on_core_event(event)
         for event in seed.agent_events(run, -1.5):
             app.on_core_event(event.model_copy(update={"ts": seed.NOW - timedelta(seconds=30)}))
         for chunk in ["Now replacing ", "os.path.join in ", "src/io.py with "]:
-            app.on_core_event(AgentEvent(ts=seed.NOW, run_id=run, phase=Phase.EXECUTION,
-                                         kind=AgentEventKind.MESSAGE, text=chunk))
+            app.on_core_event(
+                AgentEvent(
+                    ts=seed.NOW, run_id=run, phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE, text=chunk
+                )
+            )
         await settle(pilot, lambda: not app._inbox)
 
     async def failed(app, pilot) -> None:
@@ -109,9 +121,13 @@ def scenarios(seed, app_factory) -> list[tuple[str, tuple[int, int], bool, Calla
 
     async def conflict(app, pilot) -> None:
         await review(app, pilot)
-        app.screen.show_apply_failure(AlwaysOnError(
-            ErrorCode.APPLY_CONFLICT, "the selected plans do not apply cleanly to your working tree",
-            files=["src/app.py", "src/util.py"]))
+        app.screen.show_apply_failure(
+            AlwaysOnError(
+                ErrorCode.APPLY_CONFLICT,
+                "the selected plans do not apply cleanly to your working tree",
+                files=["src/app.py", "src/util.py"],
+            )
+        )
         await settle(pilot, lambda: type(app.screen).__name__ == "MessageDialog")
 
     async def help_screen(app, pilot) -> None:
@@ -169,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--text", action="store_true", help="also print every screen as text")
-    parser.add_argument("--size", default=None, help="WxH for every screen, e.g. 80x24 (default: as documented)")
+    parser.add_argument(
+        "--size", default=None, help="WxH for every screen, e.g. 80x24 (default: as documented)"
+    )
     args = parser.parse_args(argv)
     size = tuple(int(n) for n in args.size.lower().split("x")) if args.size else None
     args.out.mkdir(parents=True, exist_ok=True)

@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import make_repo  # noqa: E402
+from helpers import make_repo
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-# Subprocesses (agents, MCP servers) must import this source tree and find ruff next to the interpreter.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+# always_on is imported from the installed package (editable or not), never from the repository root: the
+# folders core/ and tui/ must not be importable as `core`/`tui`. Subprocesses find ruff next to the interpreter.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 os.environ.setdefault("GIT_CONFIG_NOSYSTEM", "1")
 os.environ.setdefault("GIT_AUTHOR_NAME", "Test User")

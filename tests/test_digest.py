@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.digest import AIDER_HISTORY, Digest, build_digest, claude_dir_name
+from always_on.core.digest import AIDER_HISTORY, Digest, build_digest, claude_dir_name
 
 DATA = Path(__file__).parent / "data" / "digest"
 T0 = datetime(2025, 5, 10, 12, 0, tzinfo=UTC)

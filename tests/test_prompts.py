@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from core.contracts.report import SECTIONS
-from core.digest import Digest, DigestSession
-from core.errors import AlwaysOnError
-from core.prompts import (
+from always_on.core.contracts.report import SECTIONS
+from always_on.core.digest import Digest, DigestSession
+from always_on.core.errors import AlwaysOnError
+from always_on.core.prompts import (
     PHASE_TOOLS,
     PromptContext,
     build_prompt,
@@ -20,7 +20,7 @@ from core.prompts import (
     parse_context_block,
     templates,
 )
-from core.records import FileChange, Phase, PlanContent, PlanRecord, PlanStatus
+from always_on.core.records import FileChange, Phase, PlanContent, PlanRecord, PlanStatus
 
 LANGS = ["en", "zh-CN"]
 T0 = datetime(2025, 5, 10, 12, 0, tzinfo=UTC)
@@ -225,7 +225,7 @@ def test_execution_prompt(language: str) -> None:
 
 
 def test_plan_markdown_given_as_text_is_used_and_parsed() -> None:
-    from core.contracts.plan import render_plan_markdown
+    from always_on.core.contracts.plan import render_plan_markdown
 
     markdown = render_plan_markdown(BACKLOG[2].content)
     prompt = build_prompt(ctx(Phase.EXECUTION, plan=None, plan_markdown=markdown))

@@ -24,8 +24,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from core.errors import AlwaysOnError
-from core.records import (
+from always_on.core.errors import AlwaysOnError
+from always_on.core.records import (
     APPLYABLE,
     RERUNNABLE,
     AgentEvent,
@@ -34,16 +34,16 @@ from core.records import (
     PlanRecord,
     PlanStatus,
 )
-from tui.bridge import Bridge, create_demo
-from tui.clock import Clock
-from tui.commands import AlwaysOnCommands
-from tui.feed import StreamFeed
-from tui.run_tracker import RunTracker
-from tui.screens.base import MainScreen
-from tui.screens.dashboard import DashboardScreen
-from tui.screens.dialogs import ConfirmDialog
-from tui.screens.help import HelpScreen
-from tui.tail import JsonlTail
+from always_on.tui.bridge import Bridge, create_demo
+from always_on.tui.clock import Clock
+from always_on.tui.commands import AlwaysOnCommands
+from always_on.tui.feed import StreamFeed
+from always_on.tui.run_tracker import RunTracker
+from always_on.tui.screens.base import MainScreen
+from always_on.tui.screens.dashboard import DashboardScreen
+from always_on.tui.screens.dialogs import ConfirmDialog
+from always_on.tui.screens.help import HelpScreen
+from always_on.tui.tail import JsonlTail
 
 Event = PhaseEvent | AgentEvent
 
@@ -53,14 +53,33 @@ FLUSH_SECONDS = 0.05
 GC_THRESHOLD = (20_000, 50, 1_000)
 MAX_EVENTS_PER_FLUSH = 4000  # bounds the work of one flush (a replay of a huge log is spread over frames)
 OWN_KEYS = 4096
-REFRESH_ON = frozenset({
-    PhaseEventType.PLAN_PRODUCED, PhaseEventType.NO_PLAN, PhaseEventType.WORKSPACE_READY,
-    PhaseEventType.EXECUTION_STARTED, PhaseEventType.EXECUTION_COMPLETED, PhaseEventType.REPORT_PRODUCED,
-    PhaseEventType.RUN_COMPLETED, PhaseEventType.RUN_FAILED, PhaseEventType.APPLY_COMPLETED,
-    PhaseEventType.APPLY_FAILED, PhaseEventType.PROJECT_DISABLED,
-})
-RECORD_FILES = frozenset({"state.json", "plans.json", "cycles.json", "history.jsonl", "events.jsonl", "reports",
-                          "plans", "fire.lock"})
+REFRESH_ON = frozenset(
+    {
+        PhaseEventType.PLAN_PRODUCED,
+        PhaseEventType.NO_PLAN,
+        PhaseEventType.WORKSPACE_READY,
+        PhaseEventType.EXECUTION_STARTED,
+        PhaseEventType.EXECUTION_COMPLETED,
+        PhaseEventType.REPORT_PRODUCED,
+        PhaseEventType.RUN_COMPLETED,
+        PhaseEventType.RUN_FAILED,
+        PhaseEventType.APPLY_COMPLETED,
+        PhaseEventType.APPLY_FAILED,
+        PhaseEventType.PROJECT_DISABLED,
+    }
+)
+RECORD_FILES = frozenset(
+    {
+        "state.json",
+        "plans.json",
+        "cycles.json",
+        "history.jsonl",
+        "events.jsonl",
+        "reports",
+        "plans",
+        "fire.lock",
+    }
+)
 
 
 def _event_key(event: PhaseEvent) -> tuple:
@@ -72,19 +91,19 @@ def _event_key(event: PhaseEvent) -> tuple:
 
 
 def _backlog_screen() -> Screen:
-    from tui.screens.backlog import BacklogScreen
+    from always_on.tui.screens.backlog import BacklogScreen
 
     return BacklogScreen()
 
 
 def _history_screen() -> Screen:
-    from tui.screens.history import HistoryScreen
+    from always_on.tui.screens.history import HistoryScreen
 
     return HistoryScreen()
 
 
 def _review_screen() -> Screen:
-    from tui.screens.review import ReviewScreen
+    from always_on.tui.screens.review import ReviewScreen
 
     return ReviewScreen()
 
@@ -143,8 +162,15 @@ class AlwaysOnApp(App[None]):
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
-    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """Messages carry paths, commands and agent text: never interpret them as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
@@ -227,19 +253,29 @@ class AlwaysOnApp(App[None]):
             message = f"Plan done: {title}" if title else "The fire finished."
             cycle = self.bridge.active_cycle()
             plans = {p.id: p for p in self.bridge.plans()}
-            ready = [s for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE] \
-                if cycle else []
+            ready = (
+                [s for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE]
+                if cycle
+                else []
+            )
             if ready:
                 message += f"\nCycle ready to review: {len(ready)} plan(s) — press 4."
             self.notify(message, title="Fire finished")
         elif event.type == PhaseEventType.RUN_FAILED:
             error = event.error
-            self.notify(error.message if error else (event.message or "The fire failed."),
-                        title=f"Fire failed ({error.code})" if error else "Fire failed", severity="error")
+            self.notify(
+                error.message if error else (event.message or "The fire failed."),
+                title=f"Fire failed ({error.code})" if error else "Fire failed",
+                severity="error",
+            )
         elif event.type == PhaseEventType.NO_PLAN:
-            self.notify("Discovery proposed nothing; the project sleeps until its files change.", title="No plan")
+            self.notify(
+                "Discovery proposed nothing; the project sleeps until its files change.", title="No plan"
+            )
         elif event.type == PhaseEventType.PROJECT_DISABLED:
-            self.notify(event.message or "The project was disabled.", title="Project disabled", severity="error")
+            self.notify(
+                event.message or "The project was disabled.", title="Project disabled", severity="error"
+            )
         elif not own and event.type == PhaseEventType.APPLY_COMPLETED:
             self.notify("Plans were applied by another process.", title="Applied")
         elif not own and event.type == PhaseEventType.APPLY_FAILED:
@@ -257,8 +293,14 @@ class AlwaysOnApp(App[None]):
 
         folder = self.bridge.store_dir
         folder.mkdir(parents=True, exist_ok=True)
-        async for changes in awatch(folder, debounce=150, step=50, stop_event=self._watch_stop,
-                                    recursive=True, ignore_permission_denied=True):
+        async for changes in awatch(
+            folder,
+            debounce=150,
+            step=50,
+            stop_event=self._watch_stop,
+            recursive=True,
+            ignore_permission_denied=True,
+        ):
             names: set[str] = set()
             for _, raw in changes:
                 with contextlib.suppress(ValueError):
@@ -272,12 +314,15 @@ class AlwaysOnApp(App[None]):
             for event in self._event_tail.read_new():
                 if _event_key(event) in self._own_keys or (event.run_id in self._own_runs):
                     continue
-                if event.run_id and event.type in (PhaseEventType.DISCOVERY_STARTED,
-                                                   PhaseEventType.WORKSPACE_STARTED) \
-                        and event.run_id != self._agent_tail_run:
+                if (
+                    event.run_id
+                    and event.type in (PhaseEventType.DISCOVERY_STARTED, PhaseEventType.WORKSPACE_STARTED)
+                    and event.run_id != self._agent_tail_run
+                ):
                     self._agent_tail_run = event.run_id
-                    self._agent_tail = JsonlTail(self.bridge.pstore.agent_events_path(event.run_id), AgentEvent,
-                                                 from_end=False)
+                    self._agent_tail = JsonlTail(
+                        self.bridge.pstore.agent_events_path(event.run_id), AgentEvent, from_end=False
+                    )
                 self._inbox.append((event, True, False))
                 if self._agent_tail is not None:
                     self._drain_agent_tail()
@@ -321,24 +366,30 @@ class AlwaysOnApp(App[None]):
             if ok:
                 self.exit()
 
-        self.push_screen(ConfirmDialog("Quit while a fire is running?",
-                                       "The running fire is interrupted and recorded as failed (interrupted).",
-                                       confirm="Quit", danger=True), answer)
+        self.push_screen(
+            ConfirmDialog(
+                "Quit while a fire is running?",
+                "The running fire is interrupted and recorded as failed (interrupted).",
+                confirm="Quit",
+                danger=True,
+            ),
+            answer,
+        )
 
     def open_plan(self, plan_id: str) -> None:
         plan = self.bridge.plan(plan_id)
         if plan is None:
             self.notify(f"Plan {plan_id} is gone.", severity="warning")
             return
-        from tui.documents import plan_document
-        from tui.screens.document import PlanScreen
+        from always_on.tui.documents import plan_document
+        from always_on.tui.screens.document import PlanScreen
 
         doc = plan_document(plan, self.bridge.plan_markdown(plan.id), self.clock)
         self.push_screen(PlanScreen(plan.id, f"Plan: {plan.title}", doc))
 
     def open_run(self, run_id: str) -> None:
-        from tui.documents import run_document
-        from tui.screens.document import RunScreen
+        from always_on.tui.documents import run_document
+        from always_on.tui.screens.document import RunScreen
 
         entry = self.bridge.run_entry(run_id)
         meta, text = self.bridge.report(run_id)
@@ -364,8 +415,11 @@ class AlwaysOnApp(App[None]):
             self.notify(f"Plan {plan_id} is gone.", title="Cannot rerun", severity="warning")
             return
         if plan.status not in RERUNNABLE:
-            self.notify(f"Only failed or ready plans can be rerun; this one is {plan.status}.",
-                        title="Cannot rerun", severity="warning")
+            self.notify(
+                f"Only failed or ready plans can be rerun; this one is {plan.status}.",
+                title="Cannot rerun",
+                severity="warning",
+            )
             return
         if self.firing:
             self.notify("A fire is already running; rerun it when it ends.", severity="warning")
@@ -396,8 +450,9 @@ class AlwaysOnApp(App[None]):
         except AlwaysOnError as exc:
             self.notify(exc.message, title="Scheduler not running", severity="warning")
         except ImportError as exc:
-            self.notify(f"The scheduler is not available: {exc}", title="Scheduler not running",
-                        severity="warning")
+            self.notify(
+                f"The scheduler is not available: {exc}", title="Scheduler not running", severity="warning"
+            )
 
     def action_toggle_pause(self) -> None:
         gate = self.bridge.gate()
@@ -407,14 +462,19 @@ class AlwaysOnApp(App[None]):
         except AlwaysOnError as exc:
             self.notify(exc.message, severity="error")
             return
-        self.notify("Scheduled fires resumed." if resume else "Scheduled fires paused for this project.",
-                    title="Scheduler")
+        self.notify(
+            "Scheduled fires resumed." if resume else "Scheduled fires paused for this project.",
+            title="Scheduler",
+        )
         self.refresh_screens()
 
     def confirm_archive_plan(self, plan: PlanRecord) -> None:
         if plan.status in (PlanStatus.APPLIED, PlanStatus.ARCHIVED, PlanStatus.EXECUTING):
-            self.notify(f"A plan that is {plan.status} cannot be archived.", title="Cannot archive",
-                        severity="warning")
+            self.notify(
+                f"A plan that is {plan.status} cannot be archived.",
+                title="Cannot archive",
+                severity="warning",
+            )
             return
 
         def answer(ok: bool | None) -> None:
@@ -426,15 +486,22 @@ class AlwaysOnApp(App[None]):
                 self.notify(exc.message, title="Archive refused", severity="error")
                 return
             self.notify(f"Archived: {plan.title}", title="Plan archived")
-            from tui.screens.document import PlanScreen
+            from always_on.tui.screens.document import PlanScreen
 
             if isinstance(self.screen, PlanScreen):
                 self.pop_screen()
             self.refresh_screens()
 
-        self.push_screen(ConfirmDialog(f"Archive this {plan.status} plan?", plan.title,
-                                       [f"id {plan.id}", f"dedupe key {plan.dedupe_key}"], confirm="Archive",
-                                       danger=True), answer)
+        self.push_screen(
+            ConfirmDialog(
+                f"Archive this {plan.status} plan?",
+                plan.title,
+                [f"id {plan.id}", f"dedupe key {plan.dedupe_key}"],
+                confirm="Archive",
+                danger=True,
+            ),
+            answer,
+        )
 
     def replay_run(self, run_id: str) -> None:
         if self.firing or (self.current_run.running and not self.current_run.replay):
@@ -448,8 +515,11 @@ class AlwaysOnApp(App[None]):
         self.current_run.reset(run_id, None, replay=True)
         if self.dashboard is not None and self.dashboard.is_mounted:
             self.dashboard.stream.clear()
-        self.feed.note(f"Replay of run {run_id}: {len(phase_events)} phase events, {len(agent_events)} agent "
-                       "events" + ("" if events else " — nothing was recorded for this run"), style="bold")
+        self.feed.note(
+            f"Replay of run {run_id}: {len(phase_events)} phase events, {len(agent_events)} agent "
+            "events" + ("" if events else " — nothing was recorded for this run"),
+            style="bold",
+        )
         for event in events:
             self._inbox.append((event, False, False))
         self.switch_mode("dashboard")
@@ -465,7 +535,7 @@ class AlwaysOnApp(App[None]):
         self.replay_run(history[0].run_id)
 
     async def action_review_apply(self) -> None:
-        from tui.screens.review import ReviewScreen
+        from always_on.tui.screens.review import ReviewScreen
 
         await self.switch_mode("review")
         screen = self.screen
@@ -473,7 +543,7 @@ class AlwaysOnApp(App[None]):
             screen.action_apply()
 
     async def action_review_archive(self) -> None:
-        from tui.screens.review import ReviewScreen
+        from always_on.tui.screens.review import ReviewScreen
 
         await self.switch_mode("review")
         screen = self.screen
@@ -493,9 +563,13 @@ class AlwaysOnApp(App[None]):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="always-on-tui", description="always-on terminal UI")
     parser.add_argument("--project", type=Path, default=None, help="project folder (default: current folder)")
-    parser.add_argument("--demo", action="store_true", help="create a sample project in a temp folder and open it")
+    parser.add_argument(
+        "--demo", action="store_true", help="create a sample project in a temp folder and open it"
+    )
     parser.add_argument("--agent", default=None, help="agent name to use for fires started here")
-    parser.add_argument("--agent-cmd", default=None, help="ACP agent command line to use for fires started here")
+    parser.add_argument(
+        "--agent-cmd", default=None, help="ACP agent command line to use for fires started here"
+    )
     parser.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler in this app")
     args = parser.parse_args(argv)
     project = (args.project or Path.cwd()).expanduser().resolve()

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.config import Config, ProjectSettings, load_config
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import (
+from always_on.core.config import Config, ProjectSettings, load_config
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import (
     APPLYABLE,
     AgentEvent,
     CycleRecord,
@@ -29,13 +29,13 @@ from core.records import (
     ReportMetadata,
     RunHistoryEntry,
 )
-from core.storage import ProjectStore, Store, StoreCorruptError
+from always_on.core.storage import ProjectStore, Store, StoreCorruptError
 
 Listener = Callable[[PhaseEvent | AgentEvent], None]
 
 
 class GateView(BaseModel):
-    """What the dashboard shows about the scheduler for this project (core.scheduler.GateStatus, or the state)."""
+    """What the dashboard shows about the scheduler for this project (always_on.core.scheduler.GateStatus, or the state)."""
 
     enabled: bool = True
     paused: bool = False
@@ -123,8 +123,9 @@ class Bridge:
             return default
 
     def state(self) -> ProjectState:
-        return self._read(self.pstore.read_state,
-                          ProjectState(project_id=self.pstore.project_id, path=str(self.project)))
+        return self._read(
+            self.pstore.read_state, ProjectState(project_id=self.pstore.project_id, path=str(self.project))
+        )
 
     def plans(self) -> list[PlanRecord]:
         """Newest first."""
@@ -146,7 +147,11 @@ class Bridge:
         if not cycle_id:
             return None
         cycle = self._read(self.pstore.cycles, {}).get(cycle_id)
-        return cycle if cycle is not None and cycle.status in (CycleStatus.ACTIVE, CycleStatus.APPLYING) else None
+        return (
+            cycle
+            if cycle is not None and cycle.status in (CycleStatus.ACTIVE, CycleStatus.APPLYING)
+            else None
+        )
 
     def history(self) -> list[RunHistoryEntry]:
         """Newest first."""
@@ -174,23 +179,32 @@ class Bridge:
     # --- scheduler ----------------------------------------------------------------------------------------
 
     def scheduler(self) -> Any | None:
-        """core.scheduler.Scheduler for this project, or None while that module is not available."""
+        """always_on.core.scheduler.Scheduler for this project, or None while that module is not available."""
         if self._scheduler is None:
             try:
-                from core.scheduler import Scheduler
+                from always_on.core.scheduler import Scheduler
             except ImportError:
                 return None
-            self._scheduler = Scheduler(self.store, self.config, projects=[self.project],
-                                        listeners=list(self._listeners), agent=self.agent,
-                                        agent_cmd=self.agent_cmd)
+            self._scheduler = Scheduler(
+                self.store,
+                self.config,
+                projects=[self.project],
+                listeners=list(self._listeners),
+                agent=self.agent,
+                agent_cmd=self.agent_cmd,
+            )
         return self._scheduler
 
     def gate(self, now: datetime | None = None) -> GateView:
         """Gate status; ``now`` (an injected clock) evaluates the gates at that time instead of the real one."""
         state = self.state()
         view = GateView(
-            enabled=state.enabled, paused=state.paused, dormant_since=state.dormant_since,
-            blocked_by=state.blocked_by, next_tick_at=state.next_tick_at, disabled_reason=state.disabled_reason,
+            enabled=state.enabled,
+            paused=state.paused,
+            dormant_since=state.dormant_since,
+            blocked_by=state.blocked_by,
+            next_tick_at=state.next_tick_at,
+            disabled_reason=state.disabled_reason,
             scheduler_running=self.scheduler_running,
         )
         sched = self.scheduler()
@@ -200,11 +214,12 @@ class Bridge:
             if now is None:
                 status = sched.gate_status(self.project)
             else:
-                from core.scheduler import evaluate_gates
+                from always_on.core.scheduler import evaluate_gates
 
                 task = sched.running.get(self.project)
-                status = evaluate_gates(self.pstore, self.settings, busy=task is not None and not task.done(),
-                                        now=now)
+                status = evaluate_gates(
+                    self.pstore, self.settings, busy=task is not None and not task.done(), now=now
+                )
         except StoreCorruptError as exc:
             self.problems.append(exc.message)
             return view
@@ -212,9 +227,14 @@ class Bridge:
             self.problems.append(exc.message)
             return view
         return GateView(
-            enabled=status.enabled, paused=status.paused, dormant_since=status.dormant_since,
-            blocked_by=status.blocked_by, detail=status.detail, next_tick_at=status.next_tick_at,
-            disabled_reason=status.disabled_reason, scheduler_running=self.scheduler_running,
+            enabled=status.enabled,
+            paused=status.paused,
+            dormant_since=status.dormant_since,
+            blocked_by=status.blocked_by,
+            detail=status.detail,
+            next_tick_at=status.next_tick_at,
+            disabled_reason=status.disabled_reason,
+            scheduler_running=self.scheduler_running,
         )
 
     def set_paused(self, paused: bool) -> None:
@@ -245,10 +265,14 @@ class Bridge:
             if sched is not None:  # one orchestrator per project, shared with the in-app scheduler
                 self._orchestrator = sched.orchestrator(self.project)
                 return self._orchestrator
-            from core.orchestrator import Orchestrator
+            from always_on.core.orchestrator import Orchestrator
 
             self._orchestrator = Orchestrator(
-                self.project, store=self.store, config=self.config, agent=self.agent, agent_cmd=self.agent_cmd,
+                self.project,
+                store=self.store,
+                config=self.config,
+                agent=self.agent,
+                agent_cmd=self.agent_cmd,
                 listeners=list(self._listeners),
             )
         return self._orchestrator
@@ -274,11 +298,13 @@ class Bridge:
     def cycle_files(self, cycle_id: str, plan_ids: list[str] | None = None) -> list[FileChange]:
         return list(self.orchestrator().cycle_files(cycle_id, list(plan_ids) if plan_ids else None))
 
-    def cycle_diff_text(self, cycle_id: str, file: str | None = None, plan_ids: list[str] | None = None) -> str:
+    def cycle_diff_text(
+        self, cycle_id: str, file: str | None = None, plan_ids: list[str] | None = None
+    ) -> str:
         return self.orchestrator().cycle_diff_text(cycle_id, file, list(plan_ids) if plan_ids else None)
 
 
 def create_demo(path: Path) -> Path:
-    from core.demo import create_demo_project
+    from always_on.core.demo import create_demo_project
 
     return create_demo_project(path)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from core.contracts.plan import render_plan_markdown
-from core.records import PlanRecord, ReportMetadata, RunHistoryEntry
-from tui.clock import Clock, duration
+from always_on.core.contracts.plan import render_plan_markdown
+from always_on.core.records import PlanRecord, ReportMetadata, RunHistoryEntry
+from always_on.tui.clock import Clock, duration
 
 
 def plan_document(plan: PlanRecord, markdown: str | None, clock: Clock) -> str:
     facts = [
         f"- **Status** {plan.status} · **id** `{plan.id}`",
         f"- **Created** {clock.stamp(plan.created_at)} · **updated** {clock.stamp(plan.updated_at)}",
-        (f"- **Cycle** {f'`{plan.cycle_id}`' if plan.cycle_id else '–'} · **runs** "
-        f"{', '.join(f'`{r}`' for r in plan.run_ids) or '–'}"),
+        (
+            f"- **Cycle** {f'`{plan.cycle_id}`' if plan.cycle_id else '–'} · **runs** "
+            f"{', '.join(f'`{r}`' for r in plan.run_ids) or '–'}"
+        ),
     ]
     if plan.failure is not None:
         facts.append(f"- **Failure** `{plan.failure.code}`: {plan.failure.message}")
@@ -22,14 +24,20 @@ def plan_document(plan: PlanRecord, markdown: str | None, clock: Clock) -> str:
     return "\n".join(facts) + "\n\n" + body
 
 
-def run_document(entry: RunHistoryEntry, meta: ReportMetadata | None, report: str | None, clock: Clock) -> str:
+def run_document(
+    entry: RunHistoryEntry, meta: ReportMetadata | None, report: str | None, clock: Clock
+) -> str:
     head = [
         f"# Run {entry.run_id}",
         "",
-        (f"- **{entry.outcome}** {entry.kind} by agent {entry.agent} · started {clock.stamp(entry.started_at)}, "
-        f"took {duration(entry.duration_seconds)}"),
-        (f"- **Plan** {f'`{entry.plan_id}`' if entry.plan_id else '–'} · **cycle** "
-        f"{f'`{entry.cycle_id}`' if entry.cycle_id else '–'}"),
+        (
+            f"- **{entry.outcome}** {entry.kind} by agent {entry.agent} · started {clock.stamp(entry.started_at)}, "
+            f"took {duration(entry.duration_seconds)}"
+        ),
+        (
+            f"- **Plan** {f'`{entry.plan_id}`' if entry.plan_id else '–'} · **cycle** "
+            f"{f'`{entry.cycle_id}`' if entry.cycle_id else '–'}"
+        ),
     ]
     parts = ["\n".join(head)]
     if entry.error is not None:
@@ -39,6 +47,8 @@ def run_document(entry: RunHistoryEntry, meta: ReportMetadata | None, report: st
     if report:
         parts.append("---\n\n" + report)
     elif entry.error is None:
-        parts.append("_No report was written for this run_" + (
-            " (discovery proposed no plan)._" if str(entry.outcome) == "no_plan" else "._"))
+        parts.append(
+            "_No report was written for this run_"
+            + (" (discovery proposed no plan)._" if str(entry.outcome) == "no_plan" else "._")
+        )
     return "\n\n".join(parts)

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.text import Text
 
-from core.records import AgentEvent, AgentEventKind, PhaseEvent, PhaseEventType
+from always_on.core.records import AgentEvent, AgentEventKind, PhaseEvent, PhaseEventType
 
 MAX_LINE = 4000  # a chunk stream with no newline is cut into lines of this size
 MAX_TOOL_TITLES = 2000
@@ -56,14 +56,23 @@ def _status(status: object) -> Text:
 
 def phase_line(event: PhaseEvent) -> Text:
     label = PHASE_LABEL.get(event.type, str(event.type))
-    bad = event.type in (PhaseEventType.RUN_FAILED, PhaseEventType.APPLY_FAILED, PhaseEventType.PROJECT_DISABLED)
+    bad = event.type in (
+        PhaseEventType.RUN_FAILED,
+        PhaseEventType.APPLY_FAILED,
+        PhaseEventType.PROJECT_DISABLED,
+    )
     line = Text("── ", style="magenta")
     line.append(label, style="bold red" if bad else "bold magenta")
     if event.error is not None:
         line.append(f": {event.error.code}: {event.error.message}", style="red")
-    elif event.message and event.type in (PhaseEventType.PLAN_PRODUCED, PhaseEventType.NO_PLAN,
-                                          PhaseEventType.PROJECT_DISABLED):
-        line.append(f": {event.message.strip().splitlines()[0] if event.message.strip() else ''}", style="magenta")
+    elif event.message and event.type in (
+        PhaseEventType.PLAN_PRODUCED,
+        PhaseEventType.NO_PLAN,
+        PhaseEventType.PROJECT_DISABLED,
+    ):
+        line.append(
+            f": {event.message.strip().splitlines()[0] if event.message.strip() else ''}", style="magenta"
+        )
     line.append(" ──", style="magenta")
     return line
 
@@ -188,9 +197,15 @@ class StreamFeed:
             return line
         if kind == AgentEventKind.TOOL_CALL_UPDATE:
             tool_id = _tool_id(data)
-            text = event.text if event.text != str(data.get("status") or "") else ""  # core may send the status
-            title = str(data.get("title") or "") or self._tool_titles.get(tool_id or "", "") or text \
+            text = (
+                event.text if event.text != str(data.get("status") or "") else ""
+            )  # core may send the status
+            title = (
+                str(data.get("title") or "")
+                or self._tool_titles.get(tool_id or "", "")
+                or text
                 or (tool_id or "tool call")
+            )
             line = Text("  ↳ ", style="dim cyan")
             line.append(title[:MAX_LINE], style="dim")
             line.append_text(_status(data.get("status")))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from core.records import ErrorInfo, FireOutcome, Phase, PhaseEvent, PhaseEventType
+from always_on.core.records import ErrorInfo, FireOutcome, Phase, PhaseEvent, PhaseEventType
 
 STEPS = (Phase.DISCOVERY, Phase.WORKSPACE, Phase.EXECUTION, Phase.REPORT)
 
@@ -74,8 +74,12 @@ class RunTracker:
 
     def apply(self, event: PhaseEvent) -> bool:
         """Fold one event in; False when it does not concern fires (apply events, other projects' noise)."""
-        if event.run_id is None or event.type not in (*_STARTS, *_ENDS, PhaseEventType.RUN_COMPLETED,
-                                                       PhaseEventType.RUN_FAILED):
+        if event.run_id is None or event.type not in (
+            *_STARTS,
+            *_ENDS,
+            PhaseEventType.RUN_COMPLETED,
+            PhaseEventType.RUN_FAILED,
+        ):
             return False
         if event.run_id != self.run_id:
             self.reset(event.run_id, event.ts, replay=self.replay)

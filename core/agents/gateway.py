@@ -48,13 +48,13 @@ from acp.schema import (
 )
 from pydantic import BaseModel, ValidationError
 
-from core.agents.spec import AgentSpec, McpServerSpec, PhaseLimits
-from core.agents.terminals import Terminal, TerminalManager, kill_tree, process_tree
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import AgentEvent, AgentEventKind, ErrorInfo, Phase
+from always_on.core.agents.spec import AgentSpec, McpServerSpec, PhaseLimits
+from always_on.core.agents.terminals import Terminal, TerminalManager, kill_tree, process_tree
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import AgentEvent, AgentEventKind, ErrorInfo, Phase
 
 if TYPE_CHECKING:
-    from core.agents.policy import Policy
+    from always_on.core.agents.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -513,15 +513,9 @@ class AgentGateway:
     # --- process lifecycle ----------------------------------------------------------------------------------
 
     def _environment(self) -> dict[str, str]:
-        from core.agents.mcp_server import python_module_env
-        from core.agents.policy import agent_environment
+        from always_on.core.agents.policy import agent_environment
 
-        env = agent_environment(extra=self.spec.env)
-        if self.spec.kind == "builtin":  # `python -m core.agents.builtin` must import this package
-            extra = python_module_env().get("PYTHONPATH")
-            if extra:
-                env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, env.get("PYTHONPATH")]))
-        return env
+        return agent_environment(extra=self.spec.env)
 
     async def _launch(self) -> _Agent:
         argv = list(self.spec.command)
@@ -1033,7 +1027,7 @@ class AgentGateway:
         cwd: str | None,
         output_byte_limit: int | None,
     ):
-        from core.agents.policy import agent_environment
+        from always_on.core.agents.policy import agent_environment
 
         ph = self._require(session_id)
         self._client_call(ph, f"terminal {command}")

@@ -2,7 +2,7 @@
 
 One server process per phase, started by the agent from the spec the gateway passes in `session/new`:
 
-    python -P -m core.agents.mcp_server --phase discovery|report --run-id R --outbox DIR [--digest FILE]
+    python -P -m always_on.core.agents.mcp_server --phase discovery|report --run-id R --outbox DIR [--digest FILE]
 
 Results are files in the outbox, written atomically *before* the tool returns, so they survive an agent
 that crashes right after the call: `plan.json` (PlanContent JSON, at most one per fire) and `report.md`
@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.agents.spec import McpServerSpec
-from core.errors import ErrorCode
-from core.records import Phase
+from always_on.core.agents.spec import McpServerSpec
+from always_on.core.errors import ErrorCode
+from always_on.core.records import Phase
 
 SERVER_NAME = "always-on"
 PLAN_TOOL = "always_on_discovery_plan"
@@ -88,27 +87,15 @@ class ChatHistoryInput(BaseModel):
 # --- the spec the gateway hands to the agent ---------------------------------------------------------------
 
 
-def _package_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def python_module_env() -> dict[str, str]:
-    """Env that lets `python -P -m core...` import this package: PYTHONPATH only when it is not installed."""
-    root = _package_root()
-    installed = {Path(p).resolve() for key in ("purelib", "platlib") if (p := sysconfig.get_paths().get(key))}
-    if root in installed:
-        return {}
-    return {"PYTHONPATH": str(root)}
-
-
 def mcp_server_spec(
     *, phase: Phase | str, run_id: str, outbox: Path, digest: Path | None = None
 ) -> McpServerSpec:
-    """The stdio MCP server of one phase. `-P`: a `core/` folder in the agent's cwd cannot shadow ours."""
+    """The stdio MCP server of one phase. `-P`: nothing in the agent's cwd is put on sys.path (always_on is
+    imported from the installed package, editable or not)."""
     args = [
         "-P",
         "-m",
-        "core.agents.mcp_server",
+        "always_on.core.agents.mcp_server",
         "--phase",
         str(phase),
         "--run-id",
@@ -118,7 +105,7 @@ def mcp_server_spec(
     ]
     if digest is not None:
         args += ["--digest", str(Path(digest).resolve())]
-    return McpServerSpec(name=SERVER_NAME, command=sys.executable, args=args, env=python_module_env())
+    return McpServerSpec(name=SERVER_NAME, command=sys.executable, args=args, env={})
 
 
 # --- the tools ----------------------------------------------------------------------------------------------
@@ -149,8 +136,8 @@ class ToolServer:
         self.digest = digest
 
     def submit_plan(self, arguments: dict[str, Any]) -> tuple[bool, str]:
-        from core.contracts.plan import PlanValidationError, validate_plan
-        from core.storage import atomic_write_text
+        from always_on.core.contracts.plan import PlanValidationError, validate_plan
+        from always_on.core.storage import atomic_write_text
 
         target = self.outbox / PLAN_FILE
         if target.exists():
@@ -177,8 +164,8 @@ class ToolServer:
         )
 
     def submit_report(self, content: str) -> tuple[bool, str]:
-        from core.contracts.report import SECTIONS, parse_report
-        from core.storage import atomic_write_text
+        from always_on.core.contracts.report import SECTIONS, parse_report
+        from always_on.core.storage import atomic_write_text
 
         if not isinstance(content, str) or not content.strip():
             return False, "`content` is empty; send the report as markdown."
@@ -288,7 +275,7 @@ def build_server(tools: ToolServer):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m core.agents.mcp_server", description=__doc__.splitlines()[0]
+        prog="python -m always_on.core.agents.mcp_server", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--phase", required=True, choices=sorted(_PHASE_TOOLS))
     parser.add_argument("--run-id", required=True)

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple, NoReturn
 
 from pydantic import BaseModel
 
-from core.agents.shell_parse import (
+from always_on.core.agents.shell_parse import (
     AndOr,
     Group,
     Part,
@@ -59,7 +59,7 @@ from core.agents.shell_parse import (
     parse,
     split_assignment,
 )
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 MAX_COMMAND_CHARS = 20_000
 MAX_GLOB_MATCHES = 2_000

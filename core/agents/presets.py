@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from core.agents.spec import AgentSpec
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core.agents.spec import AgentSpec
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 if TYPE_CHECKING:
-    from core.config import AgentConfig
+    from always_on.core.config import AgentConfig
 
 BUILTIN = ("tidy", "openai")
 

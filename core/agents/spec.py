@@ -26,7 +26,11 @@ class AgentSpec(BaseModel):
 
     @classmethod
     def builtin(cls, name: str) -> AgentSpec:
-        return cls(name=name, command=[sys.executable, "-m", "core.agents.builtin", name], kind="builtin")
+        return cls(
+            name=name,
+            command=[sys.executable, "-P", "-m", "always_on.core.agents.builtin", name],
+            kind="builtin",
+        )
 
 
 class PhaseLimits(BaseModel):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import PlanContent
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import PlanContent
 
 SUMMARY_MAX = 200
 TITLE_MAX = 120

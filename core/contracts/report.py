@@ -10,7 +10,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from core.records import FileChange, ReportMetadata
+from always_on.core.records import FileChange, ReportMetadata
 
 SECTIONS = [
     "Plan Reference",
@@ -24,12 +24,27 @@ SECTIONS = [
 
 _KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
     ("Plan Reference", ("plan reference", "plan", "reference", "goal", "objective", "task")),
-    ("Steps Performed", ("steps performed", "steps", "what was done", "what i did", "changes made", "work done",
-                         "actions", "summary", "done")),
+    (
+        "Steps Performed",
+        (
+            "steps performed",
+            "steps",
+            "what was done",
+            "what i did",
+            "changes made",
+            "work done",
+            "actions",
+            "summary",
+            "done",
+        ),
+    ),
     ("Files Changed", ("files changed", "files", "changed files", "modified")),
     ("Command Output", ("command output", "output", "commands", "logs", "log")),
     ("Verification Results", ("verification", "tests", "test results", "checks", "validation", "results")),
-    ("Follow-ups", ("follow-ups", "follow ups", "followups", "follow-up", "next steps", "todo", "future", "remaining")),
+    (
+        "Follow-ups",
+        ("follow-ups", "follow ups", "followups", "follow-up", "next steps", "todo", "future", "remaining"),
+    ),
     ("Notes", ("notes", "note", "remarks", "caveats", "comments", "risks")),
 ]
 
@@ -154,8 +169,9 @@ def fallback_report(
     parsed = ParsedReport()
     parsed.sections["Plan Reference"] = f"{title} (`{meta.plan_id}`)"
     parsed.sections["Steps Performed"] = (
-        f"The agent's last message:\n\n{last_agent_text.strip()}" if last_agent_text.strip() else "_Unknown: the agent "
-        "did not describe its work._"
+        f"The agent's last message:\n\n{last_agent_text.strip()}"
+        if last_agent_text.strip()
+        else "_Unknown: the agent did not describe its work._"
     )
     if command_output:
         parsed.sections["Command Output"] = command_output

@@ -1,7 +1,7 @@
 """Phase prompts (DESIGN §2, §4) in English and Simplified Chinese, each ending with a machine-readable block."""
 
-from core.prompts.builder import build_prompt, templates
-from core.prompts.context import (
+from always_on.core.prompts.builder import build_prompt, templates
+from always_on.core.prompts.context import (
     CONTEXT_FENCE,
     LANGUAGES,
     PHASE_TOOLS,

@@ -15,11 +15,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from core.contracts.plan import render_plan_markdown, verification_commands
-from core.contracts.report import SECTIONS, files_changed_markdown
-from core.errors import AlwaysOnError, ErrorCode
-from core.prompts.context import PromptContext, context_data, render_context_block
-from core.records import Phase, PlanRecord, PlanStatus
+from always_on.core.contracts.plan import render_plan_markdown, verification_commands
+from always_on.core.contracts.report import SECTIONS, files_changed_markdown
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.prompts.context import PromptContext, context_data, render_context_block
+from always_on.core.records import Phase, PlanRecord, PlanStatus
 
 PLANS_SHOWN_PER_GROUP = 30
 
@@ -38,7 +38,7 @@ PLAN_GROUPS: list[tuple[str, frozenset[PlanStatus]]] = [
 @cache
 def templates(language: str) -> dict[str, Any]:
     """The wording of one language, loaded from the package (works from a wheel as well as a checkout)."""
-    text = resources.files("core.prompts").joinpath(f"{language}.toml").read_text(encoding="utf-8")
+    text = resources.files("always_on.core.prompts").joinpath(f"{language}.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

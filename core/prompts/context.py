@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from core.contracts.plan import parse_plan_markdown
-from core.digest import Digest
-from core.errors import AlwaysOnError
-from core.records import FileChange, Phase, PlanContent, PlanRecord
+from always_on.core.contracts.plan import parse_plan_markdown
+from always_on.core.digest import Digest
+from always_on.core.errors import AlwaysOnError
+from always_on.core.records import FileChange, Phase, PlanContent, PlanRecord
 
 LANGUAGES = ("en", "zh-CN")
 CONTEXT_FENCE = "always-on-context"

@@ -1,13 +1,13 @@
 """The workspace layer (DESIGN §2): isolated workspaces, per-plan commits, diffs, dependency analysis, apply
 and archive. Everything here is deterministic git work; no agent is involved."""
 
-from core.workspace.apply import ApplyResult, PlanApplyInfo, apply_plans
-from core.workspace.archive import prune_stale_worktrees, remove_workspace, unapplied_commits
-from core.workspace.attempts import ATTEMPTS_REF_PREFIX, attempt_ref, set_aside
-from core.workspace.commits import CommitResult, commit_plan, head_of
-from core.workspace.dependencies import DependencyResult, PlanCommits, analyze_dependencies
-from core.workspace.diff import diff_files, diff_text, plan_range
-from core.workspace.providers import (
+from always_on.core.workspace.apply import ApplyResult, PlanApplyInfo, apply_plans
+from always_on.core.workspace.archive import prune_stale_worktrees, remove_workspace, unapplied_commits
+from always_on.core.workspace.attempts import ATTEMPTS_REF_PREFIX, attempt_ref, set_aside
+from always_on.core.workspace.commits import CommitResult, commit_plan, head_of
+from always_on.core.workspace.dependencies import DependencyResult, PlanCommits, analyze_dependencies
+from always_on.core.workspace.diff import diff_files, diff_text, plan_range
+from always_on.core.workspace.providers import (
     DEFAULT_SNAPSHOT_IGNORE,
     DEFAULT_SNAPSHOT_MAX_BYTES,
     WorkspaceInfo,

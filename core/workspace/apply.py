@@ -30,12 +30,12 @@ from pathlib import Path
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import APPLYABLE, DependencyStatus, FileChange, PlanStatus
-from core.workspace import _git
-from core.workspace.dependencies import plan_patch
-from core.workspace.diff import diff_files
-from core.workspace.providers import WorkspaceInfo, check_project
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import APPLYABLE, DependencyStatus, FileChange, PlanStatus
+from always_on.core.workspace import _git
+from always_on.core.workspace.dependencies import plan_patch
+from always_on.core.workspace.diff import diff_files
+from always_on.core.workspace.providers import WorkspaceInfo, check_project
 
 
 class PlanApplyInfo(BaseModel):

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from git.exc import GitCommandError
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.workspace import _git
-from core.workspace._git import resolve
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.workspace import _git
+from always_on.core.workspace._git import resolve
 
 if TYPE_CHECKING:
-    from core.workspace.providers import WorkspaceInfo
+    from always_on.core.workspace.providers import WorkspaceInfo
 
 BRANCH_REF_PREFIX = "refs/heads/always-on/"
 ATTEMPTS_REFS = "refs/always-on/attempts/"

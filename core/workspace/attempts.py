@@ -14,11 +14,11 @@ from pathlib import Path
 
 from git.exc import GitCommandError
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.workspace import _git
-from core.workspace.archive import ATTEMPTS_REFS as ATTEMPTS_REF_PREFIX
-from core.workspace.commits import LAST_PLAN_REF
-from core.workspace.providers import BRANCH_PREFIX, WorkspaceInfo
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.workspace import _git
+from always_on.core.workspace.archive import ATTEMPTS_REFS as ATTEMPTS_REF_PREFIX
+from always_on.core.workspace.commits import LAST_PLAN_REF
+from always_on.core.workspace.providers import BRANCH_PREFIX, WorkspaceInfo
 
 _NOT_HERE = ("refs/heads/", "refs/tags/", "refs/remotes/", "refs/worktree/", "refs/bisect/")
 

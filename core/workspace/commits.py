@@ -13,9 +13,9 @@ from pathlib import Path
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.workspace import _git
-from core.workspace.providers import WorkspaceInfo
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.workspace import _git
+from always_on.core.workspace.providers import WorkspaceInfo
 
 # Per-worktree ref (refs/worktree/* is private to each worktree): where the last committed plan ended.
 LAST_PLAN_REF = "refs/worktree/always-on/last-plan"

@@ -16,11 +16,11 @@ from pathlib import Path
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
-from core.errors import AlwaysOnError
-from core.records import DependencyStatus
-from core.workspace import _git
-from core.workspace.diff import plan_range
-from core.workspace.providers import WorkspaceInfo
+from always_on.core.errors import AlwaysOnError
+from always_on.core.records import DependencyStatus
+from always_on.core.workspace import _git
+from always_on.core.workspace.diff import plan_range
+from always_on.core.workspace.providers import WorkspaceInfo
 
 
 class PlanCommits(BaseModel):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.records import FileChange
-from core.workspace import _git
-from core.workspace.providers import WorkspaceInfo
+from always_on.core.records import FileChange
+from always_on.core.workspace import _git
+from always_on.core.workspace.providers import WorkspaceInfo
 
 _DIFF_ARGS = ("-M", "--no-ext-diff", "--no-textconv", "--no-color", "--no-relative")
 _CHANGE = {"A": "added", "D": "deleted", "M": "modified", "T": "modified", "R": "renamed", "C": "added"}

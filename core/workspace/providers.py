@@ -45,11 +45,11 @@ from typing import Literal
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.paths import project_id_for
-from core.workspace import _git
-from core.workspace._git import resolve
-from core.workspace.archive import prune_stale_worktrees
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.paths import project_id_for
+from always_on.core.workspace import _git
+from always_on.core.workspace._git import resolve
+from always_on.core.workspace.archive import prune_stale_worktrees
 
 DEFAULT_SNAPSHOT_IGNORE: list[str] = [
     ".git",

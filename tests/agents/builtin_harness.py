@@ -2,7 +2,7 @@
 
 It serves fs reads/writes and terminals (real subprocesses in the requested cwd), records every session update,
 and can refuse writes or commands, or hold a command open, to exercise the agents' error and cancel paths.
-The MCP server handed to the agent is the product's own (`core.agents.mcp_server`).
+The MCP server handed to the agent is the product's own (`always_on.core.agents.mcp_server`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from acp.schema import (
     WriteTextFileResponse,
 )
 
-from core.agents.mcp_server import mcp_server_spec
+from always_on.core.agents.mcp_server import mcp_server_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = str(Path(sys.executable).parent)
@@ -204,7 +204,6 @@ class RecordingClient:
 
 def agent_env(**extra: str) -> dict[str, str]:
     return {
-        "PYTHONPATH": str(ROOT),
         "PATH": os.pathsep.join([BIN, os.environ.get("PATH", "")]),
         "ALWAYS_ON_HOME": os.environ.get("ALWAYS_ON_HOME", ""),
         **extra,
@@ -213,12 +212,13 @@ def agent_env(**extra: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def spawn(name: str, client: RecordingClient, **env: str) -> AsyncIterator[tuple[Any, Any]]:
-    """`python -m core.agents.builtin <name>` on real pipes, initialized; yields (connection, process)."""
+    """`python -m always_on.core.agents.builtin <name>` on real pipes, initialized; yields (connection, process)."""
     async with acp.spawn_agent_process(
         client,
         sys.executable,
+        "-P",
         "-m",
-        "core.agents.builtin",
+        "always_on.core.agents.builtin",
         name,
         env=agent_env(**env),
         cwd=ROOT,
@@ -240,8 +240,8 @@ def mcp_server(phase: str, outbox: Path, script: Path | None = None) -> McpServe
     spec = mcp_server_spec(phase=phase, run_id="R-test", outbox=outbox)
     args = list(spec.args)
     if script is not None:
-        args = [str(script), *args[args.index("core.agents.mcp_server") + 1 :]]
-    env = {"PYTHONPATH": str(ROOT), **spec.env}
+        args = [str(script), *args[args.index("always_on.core.agents.mcp_server") + 1 :]]
+    env = dict(spec.env)
     return McpServerStdio(
         name=spec.name,
         command=spec.command,

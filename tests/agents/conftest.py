@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from core.agents.gateway import AgentGateway
-from core.agents.spec import AgentSpec, PhaseLimits
-from core.records import AgentEvent, AgentEventKind, Phase
+from always_on.core.agents.gateway import AgentGateway
+from always_on.core.agents.spec import AgentSpec, PhaseLimits
+from always_on.core.records import AgentEvent, AgentEventKind, Phase
 
 SCRIPTED_AGENT = Path(__file__).resolve().with_name("scripted_agent.py")
 
@@ -142,7 +142,7 @@ async def make_gateway(tmp_path, workspace, agent_log, sink):
 
 
 def _policy_for(workspace: Path, **kwargs: Any):
-    from core.agents.policy import Policy
+    from always_on.core.agents.policy import Policy
 
     return Policy(workspace, **kwargs)
 
@@ -171,7 +171,7 @@ async def _run(
 
 @pytest.fixture
 def policy_for():
-    """policy_for(workspace, **kwargs) → the real core.agents.policy.Policy."""
+    """policy_for(workspace, **kwargs) → the real always_on.core.agents.policy.Policy."""
     return _policy_for
 
 

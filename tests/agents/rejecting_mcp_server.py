@@ -7,7 +7,7 @@ logged to OUTBOX/calls.jsonl.
 import json
 import sys
 
-from core.agents import mcp_server
+from always_on.core.agents import mcp_server
 
 _submit = mcp_server.ToolServer.submit_plan
 _calls = []

@@ -111,7 +111,7 @@ class ScriptedAgent:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.cancelled: dict[str, asyncio.Event] = {}
         log = script.get("log")
-        self.log_file = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115
+        self.log_file = open(log, "a", encoding="utf-8") if log else None
 
     def on_connect(self, conn: Any) -> None:
         self.conn = conn

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from helpers import git, make_repo
 
-from core.agents.gateway import AGENT_TOOL_LIMIT, AgentGateway
-from core.agents.mcp_server import PLAN_TOOL, REPORT_TOOL, mcp_server_spec
-from core.agents.spec import AgentSpec
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import AgentEventKind, Phase, PlanContent
+from always_on.core.agents.gateway import AGENT_TOOL_LIMIT, AgentGateway
+from always_on.core.agents.mcp_server import PLAN_TOOL, REPORT_TOOL, mcp_server_spec
+from always_on.core.agents.spec import AgentSpec
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import AgentEventKind, Phase, PlanContent
 
 SCRIPTED_AGENT = Path(__file__).resolve().with_name("scripted_agent.py")
 
@@ -427,7 +427,11 @@ async def test_discovery_plan_through_mcp_survives_a_crash(
     assert "`verification` is missing" in calls[0]["text"] and "plan_quota_exhausted" in calls[2]["text"]
     assert PlanContent.model_validate_json((outbox / "plan.json").read_text()).title == valid_plan["title"]
     sent = agent_events("new_session")[0]["mcp_servers"][0]
-    assert sent["name"] == "always-on" and sent["args"][:3] == ["-P", "-m", "core.agents.mcp_server"]
+    assert sent["name"] == "always-on" and sent["args"][:3] == [
+        "-P",
+        "-m",
+        "always_on.core.agents.mcp_server",
+    ]
 
 
 async def test_report_through_mcp(make_gateway, workspace, tmp_path, run_phase):

@@ -9,16 +9,15 @@ from pathlib import Path
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from core.agents.mcp_server import (
+from always_on.core.agents.mcp_server import (
     CHAT_TOOL,
     PLAN_TOOL,
     REPORT_TOOL,
     mcp_server_spec,
     phase_tools,
-    python_module_env,
 )
-from core.contracts.plan import SUMMARY_MAX
-from core.records import Phase, PlanContent
+from always_on.core.contracts.plan import SUMMARY_MAX
+from always_on.core.records import Phase, PlanContent
 
 
 @asynccontextmanager
@@ -39,9 +38,9 @@ def test_phase_tools_and_spec(tmp_path):
     assert phase_tools("report") == [REPORT_TOOL]
     assert phase_tools(Phase.EXECUTION) == []
     spec = mcp_server_spec(phase=Phase.REPORT, run_id="r", outbox=tmp_path, digest=None)
-    assert spec.args[:3] == ["-P", "-m", "core.agents.mcp_server"]
+    assert spec.args[:3] == ["-P", "-m", "always_on.core.agents.mcp_server"]
     assert "--digest" not in spec.args
-    assert spec.env == python_module_env()
+    assert spec.env == {}
 
 
 async def test_discovery_tools_listed_with_strict_schema(tmp_path):

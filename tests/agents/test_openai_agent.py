@@ -10,8 +10,8 @@ from builtin_harness import RecordingClient, context_prompt, mcp_server, prompt,
 from fake_openai_server import FakeOpenAI, text, tool_call
 from helpers import make_repo
 
-from core.agents.builtin.openai_agent import OpenAIConfig
-from core.records import PlanContent
+from always_on.core.agents.builtin.openai_agent import OpenAIConfig
+from always_on.core.records import PlanContent
 
 OLD = "def add(a, b):\n    return a+b\n"
 NEW = "def add(a: int, b: int) -> int:\n    return a + b\n"

@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 from helpers import git
 
-from core.agents.policy import Decision, Policy, agent_environment, secret_reason, sed_script_problem
-from core.agents.shell_parse import ShellParseError, expand_braces, parse
-from core.errors import AlwaysOnError, ErrorCode
+from always_on.core.agents.policy import (
+    Decision,
+    Policy,
+    agent_environment,
+    secret_reason,
+    sed_script_problem,
+)
+from always_on.core.agents.shell_parse import ShellParseError, expand_braces, parse
+from always_on.core.errors import AlwaysOnError, ErrorCode
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from acp import RequestError
 from builtin_harness import BIN, RecordingClient, context_prompt, mcp_server, prompt, spawn
 from helpers import make_repo, tree_hashes
 
-from core.agents.builtin.common import find_program
-from core.agents.builtin.finders import (
+from always_on.core.agents.builtin.common import find_program
+from always_on.core.agents.builtin.finders import (
     candidates,
     lint_groups,
     parse_findings,
@@ -22,10 +22,10 @@ from core.agents.builtin.finders import (
     parse_statistics,
     plan_input,
 )
-from core.agents.builtin.tidy import adjust_plan
-from core.contracts.plan import validate_plan, verification_commands
-from core.contracts.report import SECTIONS, parse_report
-from core.records import PlanContent
+from always_on.core.agents.builtin.tidy import adjust_plan
+from always_on.core.contracts.plan import validate_plan, verification_commands
+from always_on.core.contracts.report import SECTIONS, parse_report
+from always_on.core.records import PlanContent
 
 HERE = Path(__file__).resolve().parent
 RUFF = str(Path(BIN) / "ruff")

@@ -6,12 +6,17 @@ import json
 import subprocess
 import sys
 
-from core import __version__
+from always_on.core import __version__
 
 
 def cli(*args, cwd=None, check=False):
-    proc = subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "always_on.core.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -20,8 +25,23 @@ def cli(*args, cwd=None, check=False):
 def test_version_and_help():
     assert cli("--version", check=True).stdout.strip() == f"always-on {__version__}"
     out = cli("--help", check=True).stdout
-    for command in ("init", "run", "rerun", "plans", "cycles", "history", "show", "diff", "apply", "archive",
-                    "status", "daemon", "agents", "agent", "demo"):
+    for command in (
+        "init",
+        "run",
+        "rerun",
+        "plans",
+        "cycles",
+        "history",
+        "show",
+        "diff",
+        "apply",
+        "archive",
+        "status",
+        "daemon",
+        "agents",
+        "agent",
+        "demo",
+    ):
         assert command in out
 
 
@@ -34,7 +54,9 @@ def test_empty_listings_are_json_arrays(tmp_path):
 def test_errors_are_one_line_without_traceback(tmp_path):
     proc = cli("show", "plan-nope", "--project", str(tmp_path))
     assert proc.returncode != 0
-    assert proc.stderr.strip() == "always-on: error: plan_not_found: no plan with id 'plan-nope' in this project"
+    assert (
+        proc.stderr.strip() == "always-on: error: plan_not_found: no plan with id 'plan-nope' in this project"
+    )
     missing = cli("plans", "--project", str(tmp_path / "missing"))
     assert missing.returncode != 0 and "project_not_found" in missing.stderr
     assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1

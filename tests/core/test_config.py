@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import paths
-from core.config import load_config, parse_config
-from core.errors import AlwaysOnError
+from always_on.core import paths
+from always_on.core.config import load_config, parse_config
+from always_on.core.errors import AlwaysOnError
 
 
 def test_defaults_with_no_file(always_on_home):
@@ -49,8 +49,13 @@ def test_bad_value_error_names_the_key(data, key):
 def test_per_project_override(tmp_path):
     project = tmp_path / "proj"
     project.mkdir()
-    cfg = parse_config({"agent": "tidy", "scheduler": {"cooldown_seconds": 100},
-                        "projects": {str(project): {"agent": "claude", "scheduler": {"cooldown_seconds": 5}}}})
+    cfg = parse_config(
+        {
+            "agent": "tidy",
+            "scheduler": {"cooldown_seconds": 100},
+            "projects": {str(project): {"agent": "claude", "scheduler": {"cooldown_seconds": 5}}},
+        }
+    )
     eff = cfg.for_project(project)
     assert eff.agent == "claude" and eff.scheduler.cooldown_seconds == 5
     assert eff.scheduler.interval_seconds == cfg.scheduler.interval_seconds
@@ -71,9 +76,19 @@ def test_invalid_toml_is_reported(always_on_home):
 
 
 def test_agents_table_and_presets():
-    cfg = parse_config({"agents": {"local": {"command": "my-agent --acp", "env": {"A": "1"}},
-                                    "llama": {"command": [], "kind": "openai", "base_url": "http://127.0.0.1:8080/v1",
-                                              "model": "qwen"}}})
+    cfg = parse_config(
+        {
+            "agents": {
+                "local": {"command": "my-agent --acp", "env": {"A": "1"}},
+                "llama": {
+                    "command": [],
+                    "kind": "openai",
+                    "base_url": "http://127.0.0.1:8080/v1",
+                    "model": "qwen",
+                },
+            }
+        }
+    )
     assert cfg.agent_spec("local").command == ["my-agent", "--acp"]
     llama = cfg.agent_spec("llama")
     assert llama.env["ALWAYS_ON_OPENAI_BASE_URL"] == "http://127.0.0.1:8080/v1"

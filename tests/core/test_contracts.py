@@ -4,15 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.contracts.plan import (
+from always_on.core.contracts.plan import (
     PlanValidationError,
     parse_plan_markdown,
     render_plan_markdown,
     validate_plan,
     verification_commands,
 )
-from core.contracts.report import SECTIONS, fallback_report, parse_report, render_report
-from core.records import FileChange, ReportMetadata
+from always_on.core.contracts.report import SECTIONS, fallback_report, parse_report, render_report
+from always_on.core.records import FileChange, ReportMetadata
 
 GOOD = {
     "title": "Remove unused imports",
@@ -90,8 +90,15 @@ def test_markdown_round_trip_is_lossless():
 
 def meta(**kw):
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    return ReportMetadata(run_id="run-1", project_id="p", plan_id="plan-1", started_at=now, finished_at=now,
-                          files_changed=[FileChange(path="a.py", added=2, removed=1)], **kw)
+    return ReportMetadata(
+        run_id="run-1",
+        project_id="p",
+        plan_id="plan-1",
+        started_at=now,
+        finished_at=now,
+        files_changed=[FileChange(path="a.py", added=2, removed=1)],
+        **kw,
+    )
 
 
 def test_report_canonical_sections_parsed():
@@ -129,6 +136,8 @@ def test_rendered_report_uses_runtime_file_list_and_notes_fallbacks():
 
 def test_fallback_report_for_failure():
     m = meta()
-    text = fallback_report(m, title="T", reason="agent_crashed: exited with code 3", last_agent_text="I was fixing")
+    text = fallback_report(
+        m, title="T", reason="agent_crashed: exited with code 3", last_agent_text="I was fixing"
+    )
     assert m.fallback
     assert "fallback report" in text and "agent_crashed" in text and "I was fixing" in text

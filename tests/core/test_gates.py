@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from core.config import parse_config
-from core.records import CycleRecord, PlanContent, PlanRecord, PlanStatus, utcnow
-from core.scheduler import evaluate_gates
-from core.storage import Store
+from always_on.core.config import parse_config
+from always_on.core.records import CycleRecord, PlanContent, PlanRecord, PlanStatus, utcnow
+from always_on.core.scheduler import evaluate_gates
+from always_on.core.storage import Store
 
 
 @pytest.fixture
@@ -53,7 +53,10 @@ def test_gate_order_first_failing_blocks(project):
     project.update_state(lambda st: setattr(st, "disabled_reason", None))
     assert gate(project).blocked_by == "dormant"
     project.update_state(lambda st: setattr(st, "dormant_since", None))
-    assert evaluate_gates(project, parse_config({}).for_project(project.project_path), busy=True).blocked_by == "agent_busy"
+    assert (
+        evaluate_gates(project, parse_config({}).for_project(project.project_path), busy=True).blocked_by
+        == "agent_busy"
+    )
     assert gate(project, scheduler={"cooldown_seconds": 600}).blocked_by == "cooldown"
     assert gate(project, scheduler={"cooldown_seconds": 0, "daily_budget": 1}).blocked_by == "daily_budget"
 
@@ -67,8 +70,9 @@ def test_lock_busy_only_for_a_live_holder(project):
     live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         lock = project.fire_lock()
-        lock.path.write_text(json.dumps({"pid": live.pid, "host": os.uname().nodename,
-                                         "started_at": "2026-01-01T00:00:00Z"}))
+        lock.path.write_text(
+            json.dumps({"pid": live.pid, "host": os.uname().nodename, "started_at": "2026-01-01T00:00:00Z"})
+        )
         assert gate(project).blocked_by == "lock_busy"
     finally:
         live.stdin.close()
@@ -77,13 +81,32 @@ def test_lock_busy_only_for_a_live_holder(project):
 
 
 def test_cycle_full(project):
-    content = PlanContent(title="t", summary="s", rationale="r", dedupe_key="k:1", proposed_change="p",
-                          steps=["a"], verification=["`true`"])
-    cycle = CycleRecord(id="cycle-1", project_id=project.project_id, strategy="worktree", workspace_path="/x",
-                        base_commit="abc")
+    content = PlanContent(
+        title="t",
+        summary="s",
+        rationale="r",
+        dedupe_key="k:1",
+        proposed_change="p",
+        steps=["a"],
+        verification=["`true`"],
+    )
+    cycle = CycleRecord(
+        id="cycle-1",
+        project_id=project.project_id,
+        strategy="worktree",
+        workspace_path="/x",
+        base_commit="abc",
+    )
     for i in range(2):
-        project.save_plan(PlanRecord(id=f"plan-{i}", project_id=project.project_id, content=content,
-                                     status=PlanStatus.READY, cycle_id=cycle.id))
+        project.save_plan(
+            PlanRecord(
+                id=f"plan-{i}",
+                project_id=project.project_id,
+                content=content,
+                status=PlanStatus.READY,
+                cycle_id=cycle.id,
+            )
+        )
         cycle.plan_state(f"plan-{i}")
     project.save_cycle(cycle)
     project.update_state(lambda st: setattr(st, "active_cycle_id", cycle.id))

@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import AlwaysOnError
-from core.records import PlanContent, PlanRecord, PlanStatus, RunHistoryEntry, FireOutcome, utcnow
-from core.storage import Store, StoreCorruptError, atomic_write_text
+from always_on.core.errors import AlwaysOnError
+from always_on.core.records import FireOutcome, PlanContent, PlanRecord, PlanStatus, RunHistoryEntry, utcnow
+from always_on.core.storage import Store, StoreCorruptError, atomic_write_text
 
 CONTENT = PlanContent(
-    title="t", summary="s", rationale="r", dedupe_key="k:1", proposed_change="p", steps=["a"], verification=["`ruff check .`"]
+    title="t",
+    summary="s",
+    rationale="r",
+    dedupe_key="k:1",
+    proposed_change="p",
+    steps=["a"],
+    verification=["`ruff check .`"],
 )
 
 
@@ -25,8 +31,10 @@ def _worker(home: str, project: str, worker: int, count: int) -> None:
     os.environ["ALWAYS_ON_HOME"] = home
     store = Store().project(project)
     for i in range(count):
+
         def bump(plan: PlanRecord, i=i) -> None:
             plan.run_ids.append(f"w{worker}-{i}")
+
         store.update_plan("plan-1", bump)
         store.update_state(lambda st: setattr(st, "runs_today", st.runs_today + 1))
 
@@ -50,7 +58,7 @@ def test_concurrent_updates_from_8_processes_lose_nothing(always_on_home, tmp_pa
 WRITER = r"""
 import os, sys, json
 sys.path.insert(0, sys.argv[2])
-from core.storage import atomic_write_text
+from always_on.core.storage import atomic_write_text
 path = sys.argv[1]
 i = 0
 sys.stdout.write("ready\n"); sys.stdout.flush()
@@ -65,7 +73,9 @@ def test_sigkill_mid_write_never_leaves_half_written_json(tmp_path):
     atomic_write_text(target, json.dumps({"n": 0, "pad": ""}))
     root = str(Path(__file__).resolve().parents[2])
     for round_ in range(15):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target), root], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target), root], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout.readline().strip() == "ready"
         # let it write a varying number of times, then kill it hard wherever it is
         for _ in range(round_ * 3 + 1):
@@ -111,8 +121,14 @@ def test_truncated_plan_index_is_moved_aside_other_records_keep_working(tmp_path
 def test_torn_jsonl_line_is_skipped_with_a_warning(tmp_path):
     store = Store().project(tmp_path)
     now = utcnow()
-    entry = RunHistoryEntry(run_id="r1", project_id=store.project_id, agent="tidy", started_at=now,
-                            finished_at=now, outcome=FireOutcome.NO_PLAN)
+    entry = RunHistoryEntry(
+        run_id="r1",
+        project_id=store.project_id,
+        agent="tidy",
+        started_at=now,
+        finished_at=now,
+        outcome=FireOutcome.NO_PLAN,
+    )
     store.append_history(entry)
     with open(store.history_path, "a") as fh:
         fh.write('{"run_id": "r2", "proj')  # a writer died mid-line
@@ -128,7 +144,9 @@ def test_stale_lock_taken_over_and_live_lock_refused(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lock.path.parent.mkdir(parents=True, exist_ok=True)
-    lock.path.write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "started_at": "2026-01-01T00:00:00Z"}))
+    lock.path.write_text(
+        json.dumps({"pid": dead.pid, "host": os.uname().nodename, "started_at": "2026-01-01T00:00:00Z"})
+    )
     info = lock.acquire("run-a")
     assert info.pid == os.getpid()
     assert lock.taken_over is not None and lock.taken_over.pid == dead.pid
@@ -137,8 +155,9 @@ def test_stale_lock_taken_over_and_live_lock_refused(tmp_path):
 
     live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        lock.path.write_text(json.dumps({"pid": live.pid, "host": os.uname().nodename,
-                                         "started_at": "2026-01-01T00:00:00Z"}))
+        lock.path.write_text(
+            json.dumps({"pid": live.pid, "host": os.uname().nodename, "started_at": "2026-01-01T00:00:00Z"})
+        )
         with pytest.raises(AlwaysOnError) as err:
             lock.acquire("run-b")
         assert err.value.code == "lock_busy"
@@ -161,7 +180,7 @@ def test_illegal_status_transition_names_both_statuses(tmp_path):
 def test_runs_today_rolls_over_at_day_boundary():
     from datetime import date
 
-    from core.records import ProjectState
+    from always_on.core.records import ProjectState
 
     st = ProjectState(project_id="x", path="/x")
     st.count_run(date(2026, 1, 1))

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fire_scripts import Harness  # noqa: E402
+from fire_scripts import Harness
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from core.config import parse_config
-from core.orchestrator import Orchestrator
-from core.records import PhaseEvent
+from always_on.core.config import parse_config
+from always_on.core.orchestrator import Orchestrator
+from always_on.core.records import PhaseEvent
 
 SCRIPTED_AGENT = Path(__file__).resolve().parents[1] / "agents" / "scripted_agent.py"
 
@@ -25,8 +25,10 @@ PLAN = {
 }
 
 DISCOVER = [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": PLAN}]}]
-EXECUTE = [{"op": "message", "text": "Writing hello.py"},
-           {"op": "write", "path": "hello.py", "content": "def greet():\n    return 'hi'\n"}]
+EXECUTE = [
+    {"op": "message", "text": "Writing hello.py"},
+    {"op": "write", "path": "hello.py", "content": "def greet():\n    return 'hi'\n"},
+]
 REPORT_MD = "## Steps Performed\nWrote hello.py\n## Verification Results\nimport ok\n"
 REPORT = [{"op": "mcp", "calls": [{"tool": "always_on_report", "arguments": {"content": REPORT_MD}}]}]
 

@@ -13,12 +13,27 @@ from helpers import git, make_repo
 
 
 def cli(*args, cwd=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "always_on.core.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def ruff_codes(path: Path, select: str | None = None) -> list[str]:
-    args = [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "json", "--exit-zero", "."]
+    args = [
+        sys.executable,
+        "-m",
+        "ruff",
+        "check",
+        "--no-cache",
+        "--output-format",
+        "json",
+        "--exit-zero",
+        ".",
+    ]
     if select:
         args += ["--select", select]
     out = subprocess.run(args, cwd=path, capture_output=True, text=True, check=True).stdout
@@ -50,7 +65,9 @@ def test_demo_then_apply_removes_the_findings(tmp_path):
 def test_real_world_package_fire_and_apply(tmp_path):
     """A copy of a real, published Python package (smmap, installed with GitPython) with real lint findings."""
     project = tmp_path / "smmap-copy"
-    shutil.copytree(Path(smmap.__file__).parent, project / "smmap", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(smmap.__file__).parent, project / "smmap", ignore=shutil.ignore_patterns("__pycache__")
+    )
     make_repo(project, {"README.md": "smmap copy\n"})
     before = ruff_codes(project)
     run = cli("run", "--json", "--project", str(project))
@@ -64,7 +81,9 @@ def test_real_world_package_fire_and_apply(tmp_path):
     applied = cli("apply", "--yes", "--project", str(project))
     assert applied.returncode == 0, applied.stderr
     assert rule not in ruff_codes(project, select=rule)
-    compiled = subprocess.run([sys.executable, "-m", "compileall", "-q", str(project / "smmap")], capture_output=True)
+    compiled = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(project / "smmap")], capture_output=True
+    )
     assert compiled.returncode == 0
 
 

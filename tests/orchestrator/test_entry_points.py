@@ -40,12 +40,19 @@ class SilentClient:
 
 
 async def test_always_on_agent_tidy_answers_the_sdk_client(tmp_path):
-    async with acp.spawn_agent_process(SilentClient(), script("always-on"), "agent", "tidy", cwd=str(tmp_path),
-                                       transport_kwargs={"stderr": None}) as (conn, proc):
+    async with acp.spawn_agent_process(
+        SilentClient(),
+        script("always-on"),
+        "agent",
+        "tidy",
+        cwd=str(tmp_path),
+        transport_kwargs={"stderr": None},
+    ) as (conn, proc):
         init = await conn.initialize(
             protocol_version=acp.PROTOCOL_VERSION,
-            client_capabilities=ClientCapabilities(fs=FileSystemCapabilities(read_text_file=True,
-                                                                             write_text_file=True), terminal=True),
+            client_capabilities=ClientCapabilities(
+                fs=FileSystemCapabilities(read_text_file=True, write_text_file=True), terminal=True
+            ),
             client_info=Implementation(name="someone-elses-client", version="1.0"),
         )
         session = await conn.new_session(cwd=str(tmp_path), mcp_servers=[])
@@ -55,7 +62,9 @@ async def test_always_on_agent_tidy_answers_the_sdk_client(tmp_path):
 
 
 def _capture(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+    ).stdout
 
 
 def _wait_for_screen(session: str, predicate, timeout: float = 60.0) -> str:

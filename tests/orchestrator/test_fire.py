@@ -10,12 +10,21 @@ import pytest
 from fire_scripts import DISCOVER, EXECUTE, PLAN, REPORT
 from helpers import git, tree_hashes
 
-from core.errors import AlwaysOnError
-from core.records import CycleStatus, DependencyStatus, FireOutcome, PlanStatus
-from core.storage import Store
+from always_on.core.errors import AlwaysOnError
+from always_on.core.records import CycleStatus, DependencyStatus, FireOutcome, PlanStatus
+from always_on.core.storage import Store
 
-SUCCESS = ["discovery_started", "plan_produced", "workspace_started", "workspace_ready", "execution_started",
-           "execution_completed", "report_started", "report_produced", "run_completed"]
+SUCCESS = [
+    "discovery_started",
+    "plan_produced",
+    "workspace_started",
+    "workspace_ready",
+    "execution_started",
+    "execution_completed",
+    "report_started",
+    "report_produced",
+    "run_completed",
+]
 
 
 async def test_success_path_records_and_events(harness):
@@ -73,8 +82,10 @@ async def test_discovery_crash_without_plan_fails(harness):
 
 
 async def test_plan_produced_despite_discovery_crash_still_continues(harness):
-    crash_after_plan = [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": PLAN}]},
-                        {"op": "crash", "code": 9}]
+    crash_after_plan = [
+        {"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": PLAN}]},
+        {"op": "crash", "code": 9},
+    ]
     orch = harness.orchestrator({"discovery": crash_after_plan, "execution": EXECUTE, "report": REPORT})
     result = await orch.fire()
     assert result.outcome == FireOutcome.EXECUTED, result.error
@@ -83,11 +94,22 @@ async def test_plan_produced_despite_discovery_crash_still_continues(harness):
 
 async def test_invalid_then_valid_plan_is_accepted(harness):
     bad = dict(PLAN, summary="x" * 300)
-    orch = harness.orchestrator({
-        "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": bad},
-                                              {"tool": "always_on_discovery_plan", "arguments": PLAN},
-                                              {"tool": "always_on_discovery_plan", "arguments": PLAN}]}],
-        "execution": EXECUTE, "report": REPORT})
+    orch = harness.orchestrator(
+        {
+            "discovery": [
+                {
+                    "op": "mcp",
+                    "calls": [
+                        {"tool": "always_on_discovery_plan", "arguments": bad},
+                        {"tool": "always_on_discovery_plan", "arguments": PLAN},
+                        {"tool": "always_on_discovery_plan", "arguments": PLAN},
+                    ],
+                }
+            ],
+            "execution": EXECUTE,
+            "report": REPORT,
+        }
+    )
     result = await orch.fire()
     assert result.outcome == FireOutcome.EXECUTED
     assert len(orch.store.plans()) == 1  # one plan per fire: the third call hit the quota
@@ -121,8 +143,13 @@ async def test_execution_without_changes_fails(harness):
 
 
 async def test_missing_report_salvages_last_text(harness):
-    orch = harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE,
-                                 "report": [{"op": "message", "text": "## Steps Performed\nI wrote hello.py"}]})
+    orch = harness.orchestrator(
+        {
+            "discovery": DISCOVER,
+            "execution": EXECUTE,
+            "report": [{"op": "message", "text": "## Steps Performed\nI wrote hello.py"}],
+        }
+    )
     result = await orch.fire()
     assert result.outcome == FireOutcome.EXECUTED
     assert orch.store.get_plan(result.plan_id).status == PlanStatus.COMPLETED_NO_REPORT
@@ -132,8 +159,9 @@ async def test_missing_report_salvages_last_text(harness):
 
 
 async def test_report_phase_hang_times_out_to_fallback(harness):
-    orch = harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": [{"op": "hang"}]},
-                                timeout=3)
+    orch = harness.orchestrator(
+        {"discovery": DISCOVER, "execution": EXECUTE, "report": [{"op": "hang"}]}, timeout=3
+    )
     result = await orch.fire()
     assert result.outcome == FireOutcome.EXECUTED
     assert orch.store.get_plan(result.plan_id).status == PlanStatus.COMPLETED_NO_REPORT
@@ -158,18 +186,26 @@ async def test_agent_that_cannot_start_fails_the_fire(harness):
 async def test_second_plan_reuses_the_cycle_and_rerun(harness):
     first = await harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}).fire()
     plan2 = dict(PLAN, dedupe_key="demo:second", title="Second")
-    orch = harness.orchestrator({
-        "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
-        "execution": [{"op": "crash", "code": 4}]})
+    orch = harness.orchestrator(
+        {
+            "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
+            "execution": [{"op": "crash", "code": 4}],
+        }
+    )
     second = await orch.fire()
     assert second.cycle_id == first.cycle_id and second.outcome == FireOutcome.FAILED
     with pytest.raises(AlwaysOnError) as err:
         await orch.rerun(first.plan_id)
     assert err.value.code == "plan_not_rerunnable"
     harness.events.clear()
-    rerun = await harness.orchestrator({
-        "execution": [{"op": "write", "path": "hello.py", "content": "def greet():\n    return 'hello'\n"}],
-        "report": REPORT}).rerun(second.plan_id)
+    rerun = await harness.orchestrator(
+        {
+            "execution": [
+                {"op": "write", "path": "hello.py", "content": "def greet():\n    return 'hello'\n"}
+            ],
+            "report": REPORT,
+        }
+    ).rerun(second.plan_id)
     assert rerun.outcome == FireOutcome.EXECUTED and rerun.run_id != second.run_id
     assert harness.types() == SUCCESS[2:]
     cycle = orch.store.get_cycle(first.cycle_id)
@@ -191,15 +227,20 @@ async def test_second_plan_reuses_the_cycle_and_rerun(harness):
 async def test_recovery_marks_interrupted_plans_failed(harness):
     orch = harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT})
     result = await orch.fire()
-    orch.store.update_plan(result.plan_id, lambda p: (p.set_status(PlanStatus.APPLIED)))
+    orch.store.update_plan(result.plan_id, lambda p: p.set_status(PlanStatus.APPLIED))
     # simulate a plan left executing by a dead process, with its stale lock
-    from core.records import PlanContent, PlanRecord
+    from always_on.core.records import PlanContent, PlanRecord
 
-    stuck = PlanRecord(id="plan-stuck", project_id=orch.store.project_id, status=PlanStatus.EXECUTING,
-                       content=PlanContent(**PLAN))
+    stuck = PlanRecord(
+        id="plan-stuck",
+        project_id=orch.store.project_id,
+        status=PlanStatus.EXECUTING,
+        content=PlanContent(**PLAN),
+    )
     orch.store.save_plan(stuck)
-    orch.store.fire_lock().path.write_text(json.dumps({"pid": 999999, "host": os.uname().nodename,
-                                                       "started_at": "2026-01-01T00:00:00Z"}))
+    orch.store.fire_lock().path.write_text(
+        json.dumps({"pid": 999999, "host": os.uname().nodename, "started_at": "2026-01-01T00:00:00Z"})
+    )
     notes = orch.recover()
     assert any("stale fire lock" in n for n in notes)
     plan = orch.store.get_plan("plan-stuck")
@@ -210,10 +251,18 @@ async def test_recovery_marks_interrupted_plans_failed(harness):
 async def test_permission_denials_are_events_and_user_config_untouched(harness):
     config_before = (harness.project / ".git" / "config").read_bytes()
     execution = [
-        {"op": "terminal", "command": "git", "args": ["remote", "add", "evil", "https://example.invalid/x.git"]},
+        {
+            "op": "terminal",
+            "command": "git",
+            "args": ["remote", "add", "evil", "https://example.invalid/x.git"],
+        },
         {"op": "terminal", "command": "sh", "args": ["-c", "git config user.email evil@x"]},
-        {"op": "permission", "title": "git push origin main", "kind": "execute",
-         "raw_input": {"command": "git push origin main"}},
+        {
+            "op": "permission",
+            "title": "git push origin main",
+            "kind": "execute",
+            "raw_input": {"command": "git push origin main"},
+        },
         {"op": "write", "path": "../outside.txt", "content": "x"},
         *EXECUTE,
     ]

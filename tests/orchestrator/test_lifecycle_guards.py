@@ -12,23 +12,32 @@ import pytest
 from fire_scripts import DISCOVER, EXECUTE, PLAN, REPORT
 from helpers import git
 
-from core.config import parse_config
-from core.errors import AlwaysOnError
-from core.orchestrator import Orchestrator
-from core.records import CycleStatus, FireOutcome, PhaseEvent, PhaseEventType, PlanStatus
-from core.scheduler import Scheduler
-from core.storage import Store
+from always_on.core.config import parse_config
+from always_on.core.errors import AlwaysOnError
+from always_on.core.orchestrator import Orchestrator
+from always_on.core.records import CycleStatus, FireOutcome, PhaseEvent, PhaseEventType, PlanStatus
+from always_on.core.scheduler import Scheduler
+from always_on.core.storage import Store
 
 
 async def test_apply_and_archive_refused_while_a_plan_executes(harness):
     first = await harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}).fire()
     started = asyncio.Event()
     plan2 = dict(PLAN, dedupe_key="demo:two", title="Two")
-    orch = harness.orchestrator({
-        "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
-        "execution": [{"op": "write", "path": "two.py", "content": "x = 2\n"}, {"op": "hang"}]}, timeout=60)
-    orch.add_listener(lambda e: started.set() if isinstance(e, PhaseEvent)
-                      and e.type == PhaseEventType.EXECUTION_STARTED else None)
+    orch = harness.orchestrator(
+        {
+            "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
+            "execution": [{"op": "write", "path": "two.py", "content": "x = 2\n"}, {"op": "hang"}],
+        },
+        timeout=60,
+    )
+    orch.add_listener(
+        lambda e: (
+            started.set()
+            if isinstance(e, PhaseEvent) and e.type == PhaseEventType.EXECUTION_STARTED
+            else None
+        )
+    )
     fire = asyncio.create_task(orch.fire())
     await asyncio.wait_for(started.wait(), 60)
     other = Orchestrator(harness.project, config=orch.config)  # e.g. the CLI in another terminal
@@ -45,7 +54,9 @@ async def test_apply_and_archive_refused_while_a_plan_executes(harness):
 
 
 async def test_cycle_left_applying_by_a_dead_process_is_recovered(harness):
-    result = await harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}).fire()
+    result = await harness.orchestrator(
+        {"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}
+    ).fire()
     store = Store().project(harness.project)
     store.update_cycle(result.cycle_id, lambda c: c.set_status(CycleStatus.APPLYING))
     orch = Orchestrator(harness.project, config=parse_config({}))
@@ -59,13 +70,17 @@ async def test_manual_fire_that_finds_work_wakes_a_dormant_project(harness):
     await harness.orchestrator({"discovery": [{"op": "message", "text": "nothing"}]}).fire()
     store = Store().project(harness.project)
     assert store.read_state().dormant_since is not None
-    result = await harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}).fire()
+    result = await harness.orchestrator(
+        {"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}
+    ).fire()
     assert result.outcome == FireOutcome.EXECUTED
     assert store.read_state().dormant_since is None
 
 
 async def test_archive_cycle_records_and_keeps_unapplied_branch(harness):
-    result = await harness.orchestrator({"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}).fire()
+    result = await harness.orchestrator(
+        {"discovery": DISCOVER, "execution": EXECUTE, "report": REPORT}
+    ).fire()
     orch = Orchestrator(harness.project, config=parse_config({}))
     kept = orch.archive_cycle(result.cycle_id)
     assert kept and kept.startswith("always-on/")
@@ -95,8 +110,22 @@ async def test_workspace_prepare_failure_path(harness, tmp_path):
 
 
 def test_run_json_prints_a_json_line_when_refused(harness):
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "run", "--json", "--agent", "nosuch", "--project",
-                           str(harness.project)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "always_on.core.cli",
+            "run",
+            "--json",
+            "--agent",
+            "nosuch",
+            "--project",
+            str(harness.project),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     last = json.loads(proc.stdout.strip().splitlines()[-1])
     assert last["outcome"] == "failed" and last["error"]["code"] == "agent_not_found"
@@ -110,11 +139,18 @@ async def test_a_corrupt_project_does_not_stop_the_daemon_for_others(harness, tm
     store = Store()
     for p in (harness.project, good):
         store.project(p).update_state(lambda st: None)
-    from core.records import CycleRecord
+    from always_on.core.records import CycleRecord
 
     bad = store.project(harness.project)
-    bad.save_cycle(CycleRecord(id="cycle-x", project_id=bad.project_id, strategy="worktree", workspace_path="/w",
-                               base_commit="abc"))
+    bad.save_cycle(
+        CycleRecord(
+            id="cycle-x",
+            project_id=bad.project_id,
+            strategy="worktree",
+            workspace_path="/w",
+            base_commit="abc",
+        )
+    )
     bad.update_state(lambda st: setattr(st, "active_cycle_id", "cycle-x"))  # the gate reads plans.json
     bad.plans_path.write_text("garbage")
     cmd = harness.orchestrator({"discovery": [{"op": "message", "text": "nothing"}]}).agent_cmd
@@ -126,11 +162,18 @@ async def test_a_corrupt_project_does_not_stop_the_daemon_for_others(harness, tm
 
 
 def test_state_moved_aside_keeps_the_active_cycle(harness):
-    from core.records import CycleRecord
+    from always_on.core.records import CycleRecord
 
     store = Store().project(harness.project)
-    store.save_cycle(CycleRecord(id="cycle-1", project_id=store.project_id, strategy="worktree",
-                                 workspace_path="/w", base_commit="abc"))
+    store.save_cycle(
+        CycleRecord(
+            id="cycle-1",
+            project_id=store.project_id,
+            strategy="worktree",
+            workspace_path="/w",
+            base_commit="abc",
+        )
+    )
     store.update_state(lambda st: setattr(st, "active_cycle_id", "cycle-1"))
     store.state_path.write_text("{")
     with pytest.raises(AlwaysOnError):
@@ -152,9 +195,13 @@ async def test_failed_attempt_is_set_aside_and_never_leaks_into_the_next_plan(ha
     assert "leak.py" in git(harness.project, "show", "--stat", "--format=", ref)
 
     plan2 = dict(PLAN, dedupe_key="demo:other", title="Other")
-    ok = await harness.orchestrator({
-        "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
-        "execution": EXECUTE, "report": REPORT}).fire()
+    ok = await harness.orchestrator(
+        {
+            "discovery": [{"op": "mcp", "calls": [{"tool": "always_on_discovery_plan", "arguments": plan2}]}],
+            "execution": EXECUTE,
+            "report": REPORT,
+        }
+    ).fire()
     assert ok.outcome == FireOutcome.EXECUTED and ok.cycle_id == failed.cycle_id
     shas = store.get_cycle(ok.cycle_id).plan_state(ok.plan_id).commit_shas
     changed = git(ws, "show", "--name-only", "--format=", *shas).split()

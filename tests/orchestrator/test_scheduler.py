@@ -14,21 +14,24 @@ from pathlib import Path
 
 from fire_scripts import DISCOVER, EXECUTE, SCRIPTED_AGENT
 
-from core.config import parse_config
-from core.records import FireOutcome, PhaseEvent, PhaseEventType, PlanStatus, utcnow
-from core.scheduler import Scheduler
-from core.storage import Store
+from always_on.core.config import parse_config
+from always_on.core.records import FireOutcome, PhaseEvent, PhaseEventType, PlanStatus, utcnow
+from always_on.core.scheduler import Scheduler
+from always_on.core.storage import Store
 
 
 def agent_cmd(tmp: Path, phases: dict, name: str = "script.json", **extra) -> str:
     path = tmp / name
     path.write_text(json.dumps({"phases": phases, **extra}))
-    return f"{shlex.quote(sys.executable)} {shlex.quote(str(SCRIPTED_AGENT))} --script {shlex.quote(str(path))}"
+    return (
+        f"{shlex.quote(sys.executable)} {shlex.quote(str(SCRIPTED_AGENT))} --script {shlex.quote(str(path))}"
+    )
 
 
 async def test_dormant_on_no_plan_then_woken_by_a_file_change(harness):
-    config = parse_config({"scheduler": {"interval_seconds": 3600, "cooldown_seconds": 0},
-                           "dormancy": {"debounce_ms": 100}})
+    config = parse_config(
+        {"scheduler": {"interval_seconds": 3600, "cooldown_seconds": 0}, "dormancy": {"debounce_ms": 100}}
+    )
     discoveries: list[PhaseEvent] = []
     second = asyncio.Event()
     no_plan = asyncio.Event()
@@ -44,8 +47,13 @@ async def test_dormant_on_no_plan_then_woken_by_a_file_change(harness):
 
     store = Store()
     store.project(harness.project).update_state(lambda st: None)
-    scheduler = Scheduler(store, config, projects=[harness.project], listeners=[listen],
-                          agent_cmd=agent_cmd(harness.tmp, {"discovery": [{"op": "message", "text": "nothing"}]}))
+    scheduler = Scheduler(
+        store,
+        config,
+        projects=[harness.project],
+        listeners=[listen],
+        agent_cmd=agent_cmd(harness.tmp, {"discovery": [{"op": "message", "text": "nothing"}]}),
+    )
     task = asyncio.create_task(scheduler.run())
     try:
         await asyncio.wait_for(no_plan.wait(), 60)
@@ -55,7 +63,10 @@ async def test_dormant_on_no_plan_then_woken_by_a_file_change(harness):
         gate = scheduler.gate_status(harness.project)
         assert gate.blocked_by == "dormant"
         # dormancy survives a restart: a new scheduler on the same store sees it too
-        assert Scheduler(store, config, projects=[harness.project]).gate_status(harness.project).blocked_by == "dormant"
+        assert (
+            Scheduler(store, config, projects=[harness.project]).gate_status(harness.project).blocked_by
+            == "dormant"
+        )
         assert len(discoveries) == 1
         (harness.project / "new_file.py").write_text("x = 1\n")
         await asyncio.wait_for(second.wait(), 60)
@@ -67,7 +78,7 @@ async def test_dormant_on_no_plan_then_woken_by_a_file_change(harness):
 
 
 async def test_changes_in_ignored_folders_do_not_wake(harness, tmp_path):
-    from core.scheduler import _ignored
+    from always_on.core.scheduler import _ignored
 
     patterns = parse_config({}).dormancy.ignore
     assert _ignored(str(harness.project / ".git" / "index"), harness.project, patterns)
@@ -77,18 +88,26 @@ async def test_changes_in_ignored_folders_do_not_wake(harness, tmp_path):
 
 
 async def test_disabled_after_consecutive_failures(harness):
-    config = parse_config({"scheduler": {"interval_seconds": 0.01, "cooldown_seconds": 0,
-                                         "failures_before_disable": 2}})
+    config = parse_config(
+        {"scheduler": {"interval_seconds": 0.01, "cooldown_seconds": 0, "failures_before_disable": 2}}
+    )
     events: list[PhaseEvent] = []
     store = Store()
-    scheduler = Scheduler(store, config, projects=[harness.project], listeners=[events.append],
-                          agent_cmd=agent_cmd(harness.tmp, {"discovery": [{"op": "crash", "code": 2}]}))
+    scheduler = Scheduler(
+        store,
+        config,
+        projects=[harness.project],
+        listeners=[events.append],
+        agent_cmd=agent_cmd(harness.tmp, {"discovery": [{"op": "crash", "code": 2}]}),
+    )
     store.project(harness.project).update_state(lambda st: None)
     first = await scheduler.tick(harness.project)
     assert first.outcome == FireOutcome.FAILED
     assert scheduler.gate_status(harness.project).blocked_by in (None, "interval")
     # the next tick is due (as if the interval had passed)
-    store.project(harness.project).update_state(lambda s: setattr(s, "next_tick_at", utcnow() - timedelta(seconds=1)))
+    store.project(harness.project).update_state(
+        lambda s: setattr(s, "next_tick_at", utcnow() - timedelta(seconds=1))
+    )
     second = await scheduler.tick(harness.project)
     assert second is not None and second.outcome == FireOutcome.FAILED
     st = store.project(harness.project).read_state()
@@ -99,22 +118,41 @@ async def test_disabled_after_consecutive_failures(harness):
 
 
 def _daemon(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "daemon", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "always_on.core.cli", "daemon", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_daemon_once_runs_a_tick(harness):
     env = dict(os.environ)
     cmd = agent_cmd(harness.tmp, {"discovery": [{"op": "message", "text": "nothing"}]})
-    subprocess.run([sys.executable, "-m", "core.cli", "init", "--project", str(harness.project)], check=True,
-                   env=env, capture_output=True)
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "daemon", "--once", "--json", "--agent-cmd", cmd],
-                          env=env, capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "always_on.core.cli", "init", "--project", str(harness.project)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "always_on.core.cli", "daemon", "--once", "--json", "--agent-cmd", cmd],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [r["outcome"] for r in results] == ["no_plan"]
-    again = subprocess.run([sys.executable, "-m", "core.cli", "daemon", "--once", "--agent-cmd", cmd], env=env,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "always_on.core.cli", "daemon", "--once", "--agent-cmd", cmd],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "dormant" in again.stdout  # the second tick sleeps: no fire
 
 

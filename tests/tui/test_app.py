@@ -9,7 +9,7 @@ import threading
 from helpers import tree_hashes
 from seed import NOW, SIZE, make_app, pid, rid
 
-from core.records import (
+from always_on.core.records import (
     AgentEvent,
     AgentEventKind,
     Phase,
@@ -17,15 +17,15 @@ from core.records import (
     PhaseEventType,
     PlanStatus,
 )
-from core.storage import Store
-from tui.app import main
-from tui.screens.backlog import BacklogScreen
-from tui.screens.dashboard import DashboardScreen
-from tui.screens.dialogs import ConfirmDialog, MessageDialog
-from tui.screens.document import PlanScreen, RunScreen
-from tui.screens.help import HelpScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.review import ReviewScreen
+from always_on.core.storage import Store
+from always_on.tui.app import main
+from always_on.tui.screens.backlog import BacklogScreen
+from always_on.tui.screens.dashboard import DashboardScreen
+from always_on.tui.screens.dialogs import ConfirmDialog, MessageDialog
+from always_on.tui.screens.document import PlanScreen, RunScreen
+from always_on.tui.screens.help import HelpScreen
+from always_on.tui.screens.history import HistoryScreen
+from always_on.tui.screens.review import ReviewScreen
 
 
 async def wait_for(pilot, condition, timeout: float = 10.0, step: float = 0.05) -> None:
@@ -45,7 +45,12 @@ async def test_number_keys_and_tabs_switch_screens(seeded):
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, DashboardScreen)
-        for key, kind in (("2", BacklogScreen), ("3", HistoryScreen), ("4", ReviewScreen), ("1", DashboardScreen)):
+        for key, kind in (
+            ("2", BacklogScreen),
+            ("3", HistoryScreen),
+            ("4", ReviewScreen),
+            ("1", DashboardScreen),
+        ):
             await pilot.press(key)
             assert isinstance(app.screen, kind)
         await pilot.click("#nav-history")
@@ -231,14 +236,20 @@ async def test_help_and_palette(seeded):
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         described = dict(app.screen.rows)
-        assert described["f"] == "Fire now" and described["p"] == "Pause/resume" and described["1"] == "Dashboard"
+        assert (
+            described["f"] == "Fire now"
+            and described["p"] == "Pause/resume"
+            and described["1"] == "Dashboard"
+        )
         await pilot.press("escape")
         assert isinstance(app.screen, DashboardScreen)
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"go to history")
-        await wait_for(pilot, lambda: any(w.option_count == 1 and w.highlighted == 0
-                                          for w in app.screen.query("CommandList")))
+        await wait_for(
+            pilot,
+            lambda: any(w.option_count == 1 and w.highlighted == 0 for w in app.screen.query("CommandList")),
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
 
@@ -259,8 +270,8 @@ async def test_a_plan_written_by_another_process_appears(seeded):
         code = (
             "import sys; sys.path.insert(0, sys.argv[1])\n"
             "from pathlib import Path\n"
-            "from core.storage import Store\n"
-            "from core.records import PlanRecord, PlanContent\n"
+            "from always_on.core.storage import Store\n"
+            "from always_on.core.records import PlanRecord, PlanContent\n"
             "ps = Store().project(Path(sys.argv[2]))\n"
             "c = PlanContent(title='Written by the daemon', summary='s', rationale='r', dedupe_key='daemon:one',\n"
             "                proposed_change='p', steps=['a'], verification=['true'])\n"
@@ -287,18 +298,30 @@ async def test_a_run_of_another_process_is_followed_live(seeded):
                 break
 
         def daemon() -> None:
-            ps.append_event(PhaseEvent(ts=NOW, project_id=ps.project_id, run_id=run_id,
-                                       type=PhaseEventType.DISCOVERY_STARTED, phase=Phase.DISCOVERY))
+            ps.append_event(
+                PhaseEvent(
+                    ts=NOW,
+                    project_id=ps.project_id,
+                    run_id=run_id,
+                    type=PhaseEventType.DISCOVERY_STARTED,
+                    phase=Phase.DISCOVERY,
+                )
+            )
             for word in ["Looking ", "at ", "the ", "project\n"]:
-                ps.append_agent_event(AgentEvent(ts=NOW, run_id=run_id, phase=Phase.DISCOVERY,
-                                                 kind=AgentEventKind.MESSAGE, text=word))
+                ps.append_agent_event(
+                    AgentEvent(
+                        ts=NOW, run_id=run_id, phase=Phase.DISCOVERY, kind=AgentEventKind.MESSAGE, text=word
+                    )
+                )
 
         thread = threading.Thread(target=daemon)
         thread.start()
         thread.join()
         await wait_for(pilot, lambda: app.current_run.run_id == run_id)
         stream = app.screen.stream
-        await wait_for(pilot, lambda: any("Looking at the project" in s.text for s in stream.log_widget.lines))
+        await wait_for(
+            pilot, lambda: any("Looking at the project" in s.text for s in stream.log_widget.lines)
+        )
         assert app.current_run.running and not app.current_run.replay
 
 
@@ -307,10 +330,16 @@ async def test_stream_is_bounded_and_shows_the_open_line(project):
     async with app.run_test(size=SIZE) as pilot:
         stream = app.screen.stream
         for i in range(12_000):
-            app.feed_event(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE,
-                                      text=f"line {i}\n"))
-        app.feed_event(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE,
-                                  text="still typing"))
+            app.feed_event(
+                AgentEvent(
+                    ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE, text=f"line {i}\n"
+                )
+            )
+        app.feed_event(
+            AgentEvent(
+                ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE, text="still typing"
+            )
+        )
         await wait_for(pilot, lambda: not app._inbox)
         await pilot.pause()
         assert stream.line_count <= stream.max_lines
@@ -324,10 +353,10 @@ def test_main_refuses_a_missing_project(tmp_path, capsys):
 
 
 async def test_text_with_brackets_is_shown_verbatim_not_as_markup(seeded):
-    from core.errors import AlwaysOnError, ErrorCode
+    from always_on.core.errors import AlwaysOnError, ErrorCode
 
     ps = Store().project(seeded)
-    ps.update_plan(pid(5), lambda p: setattr(p.content, "title", "Fix [tool.ruff] select = [\"E\"]"))
+    ps.update_plan(pid(5), lambda p: setattr(p.content, "title", 'Fix [tool.ruff] select = ["E"]'))
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -336,7 +365,9 @@ async def test_text_with_brackets_is_shown_verbatim_not_as_markup(seeded):
         assert str(app.screen.table.get_row_at(0)[1]) == 'Fix [tool.ruff] select = ["E"]'
         app.notify("input_value=PosixPath('/tmp/x')] [/bold]", title="odd")
         await pilot.press("4")
-        message = "2 validation errors [type=string_type, input_value=PosixPath('/tmp/w'), input_type=PosixPath]"
+        message = (
+            "2 validation errors [type=string_type, input_value=PosixPath('/tmp/w'), input_type=PosixPath]"
+        )
         app.screen.show_apply_failure(AlwaysOnError(ErrorCode.APPLY_FAILED, message, files=["a[1].py"]))
         await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog))
         await pilot.pause()

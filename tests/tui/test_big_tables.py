@@ -5,10 +5,10 @@ from __future__ import annotations
 from seed import SIZE, at, make_app, seed_state
 from textual.app import App, ComposeResult
 
-from core.records import PlanContent, PlanRecord, PlanStatus
-from core.storage import Store, write_model_map
-from tui.screens.backlog import BacklogScreen
-from tui.widgets.table import BatchedFill, RowTable
+from always_on.core.records import PlanContent, PlanRecord, PlanStatus
+from always_on.core.storage import Store, write_model_map
+from always_on.tui.screens.backlog import BacklogScreen
+from always_on.tui.widgets.table import BatchedFill, RowTable
 
 PLANS = 2_500
 STATUSES = [PlanStatus.READY, PlanStatus.COMPLETED, PlanStatus.APPLIED, PlanStatus.FAILED]
@@ -20,11 +20,22 @@ def seed_many(project, n: int = PLANS) -> list[str]:
     seed_state(store)
     plans = {}
     for i in range(n):
-        plan = PlanRecord(id=f"plan-{i:05d}", project_id=store.project_id, status=STATUSES[i % len(STATUSES)],
-                          content=PlanContent(title=f"Fix thing {i}", summary="s", rationale="r",
-                                              dedupe_key=f"key-{i}", proposed_change="c", steps=["a"],
-                                              verification=["b"]),
-                          created_at=at(-n + i), updated_at=at(-n + i))
+        plan = PlanRecord(
+            id=f"plan-{i:05d}",
+            project_id=store.project_id,
+            status=STATUSES[i % len(STATUSES)],
+            content=PlanContent(
+                title=f"Fix thing {i}",
+                summary="s",
+                rationale="r",
+                dedupe_key=f"key-{i}",
+                proposed_change="c",
+                steps=["a"],
+                verification=["b"],
+            ),
+            created_at=at(-n + i),
+            updated_at=at(-n + i),
+        )
         plans[plan.id] = plan
     write_model_map(store.plans_path, plans)
     return list(plans)

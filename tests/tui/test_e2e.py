@@ -11,12 +11,12 @@ from pathlib import Path
 from helpers import tree_hashes
 from seed import SIZE, pid
 
-from core.records import FireOutcome, PlanStatus
-from core.storage import Store
-from tui.app import AlwaysOnApp, main
-from tui.bridge import Bridge, create_demo
-from tui.screens.dialogs import ConfirmDialog, MessageDialog
-from tui.screens.review import ReviewScreen
+from always_on.core.records import FireOutcome, PlanStatus
+from always_on.core.storage import Store
+from always_on.tui.app import AlwaysOnApp, main
+from always_on.tui.bridge import Bridge, create_demo
+from always_on.tui.screens.dialogs import ConfirmDialog, MessageDialog
+from always_on.tui.screens.review import ReviewScreen
 
 
 async def wait_for(pilot, condition, timeout: float = 120.0, step: float = 0.05) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from seed import SIZE, make_app, pid
 from test_app import wait_for
 
-from tui.screens.backlog import BacklogScreen
-from tui.screens.document import PlanScreen, RunScreen
-from tui.screens.help import HelpScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.review import ReviewScreen
+from always_on.tui.screens.backlog import BacklogScreen
+from always_on.tui.screens.document import PlanScreen, RunScreen
+from always_on.tui.screens.help import HelpScreen
+from always_on.tui.screens.history import HistoryScreen
+from always_on.tui.screens.review import ReviewScreen
 
 
 def footer_keys(screen) -> dict[str, str]:
@@ -131,8 +131,10 @@ async def test_palette_lists_one_keys_command_and_it_opens_this_apps_help(seeded
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"keys")
-        await wait_for(pilot, lambda: any(w.option_count >= 1 and w.highlighted == 0
-                                          for w in app.screen.query("CommandList")))
+        await wait_for(
+            pilot,
+            lambda: any(w.option_count >= 1 and w.highlighted == 0 for w in app.screen.query("CommandList")),
+        )
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)

@@ -6,15 +6,25 @@ from datetime import UTC, timedelta
 
 from seed import NOW, at, phase_events, rid
 
-from core.records import AgentEvent, AgentEventKind, ErrorInfo, FireOutcome, Phase, PhaseEvent, PhaseEventType
-from core.storage import Store, append_line
-from tui.clock import Clock, duration
-from tui.feed import MAX_LINE, StreamFeed
-from tui.run_tracker import RunTracker, StepState
-from tui.tail import JsonlTail
+from always_on.core.records import (
+    AgentEvent,
+    AgentEventKind,
+    ErrorInfo,
+    FireOutcome,
+    Phase,
+    PhaseEvent,
+    PhaseEventType,
+)
+from always_on.core.storage import Store, append_line
+from always_on.tui.clock import Clock, duration
+from always_on.tui.feed import MAX_LINE, StreamFeed
+from always_on.tui.run_tracker import RunTracker, StepState
+from always_on.tui.tail import JsonlTail
 
 
-def msg(text: str, kind: AgentEventKind = AgentEventKind.MESSAGE, phase: Phase = Phase.EXECUTION) -> AgentEvent:
+def msg(
+    text: str, kind: AgentEventKind = AgentEventKind.MESSAGE, phase: Phase = Phase.EXECUTION
+) -> AgentEvent:
     return AgentEvent(ts=NOW, run_id="run-x", phase=phase, kind=kind, text=text)
 
 
@@ -35,14 +45,48 @@ def test_message_chunks_are_coalesced_into_lines():
 
 def test_tool_calls_permissions_and_denials_are_formatted():
     feed = StreamFeed()
-    feed.add(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.TOOL_CALL,
-                        text="ruff check src", data={"toolCallId": "t1", "status": "pending"}))
-    feed.add(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.TOOL_CALL_UPDATE,
-                        text="completed", data={"toolCallId": "t1", "status": "completed"}))
-    feed.add(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.PERMISSION,
-                        text="git push origin main", allowed=False, reason="git push is never allowed"))
-    feed.add(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.PERMISSION,
-                        text="cat README.md", allowed=True, reason="inside the workspace"))
+    feed.add(
+        AgentEvent(
+            ts=NOW,
+            run_id="r",
+            phase=Phase.EXECUTION,
+            kind=AgentEventKind.TOOL_CALL,
+            text="ruff check src",
+            data={"toolCallId": "t1", "status": "pending"},
+        )
+    )
+    feed.add(
+        AgentEvent(
+            ts=NOW,
+            run_id="r",
+            phase=Phase.EXECUTION,
+            kind=AgentEventKind.TOOL_CALL_UPDATE,
+            text="completed",
+            data={"toolCallId": "t1", "status": "completed"},
+        )
+    )
+    feed.add(
+        AgentEvent(
+            ts=NOW,
+            run_id="r",
+            phase=Phase.EXECUTION,
+            kind=AgentEventKind.PERMISSION,
+            text="git push origin main",
+            allowed=False,
+            reason="git push is never allowed",
+        )
+    )
+    feed.add(
+        AgentEvent(
+            ts=NOW,
+            run_id="r",
+            phase=Phase.EXECUTION,
+            kind=AgentEventKind.PERMISSION,
+            text="cat README.md",
+            allowed=True,
+            reason="inside the workspace",
+        )
+    )
     feed.add(AgentEvent(ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=AgentEventKind.USAGE, data={"t": 1}))
     lines = feed.take()
     assert plain(lines) == [
@@ -66,8 +110,15 @@ def test_a_line_without_newline_is_cut_at_the_maximum():
 def test_phase_change_commits_the_open_line_and_phase_events_become_lines():
     feed = StreamFeed()
     feed.add(msg("half a line", phase=Phase.DISCOVERY))
-    feed.add(PhaseEvent(ts=NOW, project_id="p", run_id="r", type=PhaseEventType.RUN_FAILED,
-                        error=ErrorInfo(code="agent_timeout", message="no answer in 900 s")))
+    feed.add(
+        PhaseEvent(
+            ts=NOW,
+            project_id="p",
+            run_id="r",
+            type=PhaseEventType.RUN_FAILED,
+            error=ErrorInfo(code="agent_timeout", message="no answer in 900 s"),
+        )
+    )
     assert plain(feed.take()) == ["half a line", "── run failed: agent_timeout: no answer in 900 s ──"]
 
 
@@ -78,8 +129,12 @@ def test_tracker_follows_a_fire_and_times_each_phase():
     for event in events[:5]:  # discovery started/plan produced, workspace started/ready, execution started
         run.apply(event)
     assert run.running and run.plan_title == "Remove unused imports"
-    assert [run.steps[p].state for p in run.steps] == [StepState.DONE, StepState.DONE, StepState.ACTIVE,
-                                                      StepState.PENDING]
+    assert [run.steps[p].state for p in run.steps] == [
+        StepState.DONE,
+        StepState.DONE,
+        StepState.ACTIVE,
+        StepState.PENDING,
+    ]
     assert run.steps[Phase.DISCOVERY].elapsed(NOW) == 24.0  # 0.4 minutes between the two events
     assert run.steps[Phase.EXECUTION].elapsed(at(10)) == (at(10) - events[4].ts).total_seconds()
     for event in events[5:]:
@@ -91,12 +146,17 @@ def test_tracker_follows_a_fire_and_times_each_phase():
 def test_tracker_marks_the_failed_phase_and_skips_discovery_of_a_rerun():
     store = Store().project("/tmp/somewhere")
     run = RunTracker()
-    for event in phase_events(store, rid(4), 0, plan="p4", rerun=True,
-                              fail=(Phase.EXECUTION, "execution_failed", "nothing changed")):
+    for event in phase_events(
+        store, rid(4), 0, plan="p4", rerun=True, fail=(Phase.EXECUTION, "execution_failed", "nothing changed")
+    ):
         run.apply(event)
     states = {p.value: s.state for p, s in run.steps.items()}
-    assert states == {"discovery": StepState.SKIPPED, "workspace": StepState.DONE,
-                      "execution": StepState.FAILED, "report": StepState.SKIPPED}
+    assert states == {
+        "discovery": StepState.SKIPPED,
+        "workspace": StepState.DONE,
+        "execution": StepState.FAILED,
+        "report": StepState.SKIPPED,
+    }
     assert run.outcome == FireOutcome.FAILED and run.error.code == "execution_failed"
 
 
@@ -108,7 +168,9 @@ def test_tracker_no_plan_and_new_run_resets():
     assert run.outcome == FireOutcome.NO_PLAN
     assert run.steps[Phase.WORKSPACE].state == StepState.SKIPPED
     run.apply(phase_events(store, rid(2), 5, plan="p2", title="t")[0])
-    assert run.run_id == rid(2) and run.outcome is None and run.steps[Phase.WORKSPACE].state == StepState.PENDING
+    assert (
+        run.run_id == rid(2) and run.outcome is None and run.steps[Phase.WORKSPACE].state == StepState.PENDING
+    )
     assert not run.apply(PhaseEvent(ts=NOW, project_id="p", type=PhaseEventType.APPLY_STARTED, cycle_id="c"))
 
 

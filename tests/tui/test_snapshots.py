@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from seed import NOW, SIZE, agent_events, make_app, phase_events, pid, rid
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import AgentEvent, AgentEventKind, Phase
-from core.storage import Store
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import AgentEvent, AgentEventKind, Phase
+from always_on.core.storage import Store
 
 
 async def settle(pilot, condition=lambda: True, tries: int = 200) -> None:
@@ -39,8 +39,9 @@ def live_run(app, project):
         for event in agent_events(run, -1.5):
             app.on_core_event(event.model_copy(update={"ts": NOW - timedelta(seconds=30)}))
         for chunk in ["Now replacing ", "os.path.join in ", "src/io.py with "]:
-            app.on_core_event(AgentEvent(ts=NOW, run_id=run, phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE,
-                                         text=chunk))
+            app.on_core_event(
+                AgentEvent(ts=NOW, run_id=run, phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE, text=chunk)
+            )
         await settle(pilot, lambda: not app._inbox)
 
     return feed
@@ -130,10 +131,13 @@ def test_apply_conflict_dialog(snap_compare, seeded):
     async def conflict(pilot):
         await pilot.press("4")
         await settle(pilot, _diff_loaded(app))
-        app.screen.show_apply_failure(AlwaysOnError(
-            ErrorCode.APPLY_CONFLICT, "the selected plans do not apply cleanly to your working tree",
-            files=["src/app.py", "src/util.py"],
-        ))
+        app.screen.show_apply_failure(
+            AlwaysOnError(
+                ErrorCode.APPLY_CONFLICT,
+                "the selected plans do not apply cleanly to your working tree",
+                files=["src/app.py", "src/util.py"],
+            )
+        )
         await settle(pilot, lambda: app.screen.__class__.__name__ == "MessageDialog")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=conflict)
@@ -163,6 +167,7 @@ def test_backlog_of_an_empty_project(snap_compare, project):
 
 # --- the smallest supported terminal: every main screen stays readable at 80x24 ----------------------------
 
+
 def test_dashboard_live_run_at_80x24(snap_compare, seeded):
     app = make_app(seeded)
     assert snap_compare(app, terminal_size=(80, 24), run_before=live_run(app, seeded))
@@ -186,10 +191,13 @@ def test_review_conflict_at_80x24(snap_compare, seeded):
     async def conflict(pilot):
         await pilot.press("4")
         await settle(pilot, _diff_loaded(app))
-        app.screen.show_apply_failure(AlwaysOnError(
-            ErrorCode.APPLY_CONFLICT, "the selected plans do not apply cleanly to your working tree",
-            files=["src/app.py", "src/util.py"],
-        ))
+        app.screen.show_apply_failure(
+            AlwaysOnError(
+                ErrorCode.APPLY_CONFLICT,
+                "the selected plans do not apply cleanly to your working tree",
+                files=["src/app.py", "src/util.py"],
+            )
+        )
         await settle(pilot, lambda: app.screen.__class__.__name__ == "MessageDialog")
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=conflict)

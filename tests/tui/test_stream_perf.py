@@ -9,7 +9,7 @@ import asyncio
 
 from seed import NOW, SIZE, make_app
 
-from core.records import AgentEvent, AgentEventKind, Phase, PhaseEvent, PhaseEventType
+from always_on.core.records import AgentEvent, AgentEventKind, Phase, PhaseEvent, PhaseEventType
 
 RATE = 5000
 SECONDS = 1.5
@@ -20,17 +20,39 @@ def burst(run_id: str, n: int, start: int) -> list[AgentEvent]:
     out = []
     for i in range(start, start + n):
         if i % 10 == 9:
-            out.append(AgentEvent(ts=NOW, run_id=run_id, phase=Phase.EXECUTION, kind=AgentEventKind.TOOL_CALL,
-                                  text=f"ruff check src/module_{i}.py", data={"tool_call_id": f"t{i}",
-                                                                              "status": "pending"}))
+            out.append(
+                AgentEvent(
+                    ts=NOW,
+                    run_id=run_id,
+                    phase=Phase.EXECUTION,
+                    kind=AgentEventKind.TOOL_CALL,
+                    text=f"ruff check src/module_{i}.py",
+                    data={"tool_call_id": f"t{i}", "status": "pending"},
+                )
+            )
         elif i % 10 == 5:
-            out.append(AgentEvent(ts=NOW, run_id=run_id, phase=Phase.EXECUTION, kind=AgentEventKind.PERMISSION,
-                                  text=f"git push {i}", allowed=False, reason="never allowed"))
+            out.append(
+                AgentEvent(
+                    ts=NOW,
+                    run_id=run_id,
+                    phase=Phase.EXECUTION,
+                    kind=AgentEventKind.PERMISSION,
+                    text=f"git push {i}",
+                    allowed=False,
+                    reason="never allowed",
+                )
+            )
         else:
-            out.append(AgentEvent(ts=NOW, run_id=run_id, phase=Phase.EXECUTION, kind=AgentEventKind.MESSAGE,
-                                  text=f"word{i} " if i % 7 else f"end of sentence {i}.\n"))
+            out.append(
+                AgentEvent(
+                    ts=NOW,
+                    run_id=run_id,
+                    phase=Phase.EXECUTION,
+                    kind=AgentEventKind.MESSAGE,
+                    text=f"word{i} " if i % 7 else f"end of sentence {i}.\n",
+                )
+            )
     return out
-
 
 
 async def test_streaming_5000_events_per_second_is_drained_and_rendered(project):
@@ -38,8 +60,15 @@ async def test_streaming_5000_events_per_second_is_drained_and_rendered(project)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         listener = app.on_core_event  # exactly what the orchestrator calls, in the loop thread
-        listener(PhaseEvent(ts=NOW, project_id="p", run_id="run-bench", type=PhaseEventType.EXECUTION_STARTED,
-                            phase=Phase.EXECUTION))
+        listener(
+            PhaseEvent(
+                ts=NOW,
+                project_id="p",
+                run_id="run-bench",
+                type=PhaseEventType.EXECUTION_STARTED,
+                phase=Phase.EXECUTION,
+            )
+        )
 
         async def produce() -> int:
             """Paced like a fast agent: 50 events every 10 ms (~5,000/s), 7,500 in all."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from wshelp import make_project
 
-from core.workspace import WorkspaceInfo, prepare_workspace
+from always_on.core.workspace import WorkspaceInfo, prepare_workspace
 
 
 @pytest.fixture

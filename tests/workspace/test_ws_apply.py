@@ -19,10 +19,16 @@ from wshelp import (
     write,
 )
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import DependencyStatus, PlanStatus
-from core.workspace import WorkspaceInfo, analyze_dependencies, apply, apply_plans, prepare_workspace
-from core.workspace.dependencies import PlanCommits
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import DependencyStatus, PlanStatus
+from always_on.core.workspace import (
+    WorkspaceInfo,
+    analyze_dependencies,
+    apply,
+    apply_plans,
+    prepare_workspace,
+)
+from always_on.core.workspace.dependencies import PlanCommits
 
 
 def _two_dependent_plans(ws: WorkspaceInfo):

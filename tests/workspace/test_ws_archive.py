@@ -9,8 +9,8 @@ import pytest
 from helpers import git
 from wshelp import apply_info, run_plan, worktree_paths, write
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.workspace import (
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.workspace import (
     WorkspaceInfo,
     apply_plans,
     prepare_workspace,

@@ -9,8 +9,8 @@ import pytest
 from helpers import git
 from wshelp import make_index_stale, run_plan, snapshot_state, write
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.workspace import (
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.workspace import (
     ATTEMPTS_REF_PREFIX,
     WorkspaceInfo,
     attempt_ref,

@@ -9,8 +9,8 @@ import pytest
 from helpers import git
 from wshelp import run_plan, write
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.workspace import WorkspaceInfo, commit_plan, head_of
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.workspace import WorkspaceInfo, commit_plan, head_of
 
 
 def test_commit_plan_commits_edits_additions_and_deletions(ws: WorkspaceInfo) -> None:
@@ -108,7 +108,7 @@ def test_rewritten_history_fails_the_plan(ws: WorkspaceInfo) -> None:
 
 
 def test_snapshot_commits_work_the_same(tmp_path: Path, base_dir: Path) -> None:
-    from core.workspace import prepare_workspace
+    from always_on.core.workspace import prepare_workspace
 
     project = tmp_path / "plain"
     write(project, "main.py", "print(1)\n")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from wshelp import APP, replace_line, run_plan
 
-from core.records import DependencyStatus
-from core.workspace import PlanCommits, WorkspaceInfo, analyze_dependencies, dependencies
+from always_on.core.records import DependencyStatus
+from always_on.core.workspace import PlanCommits, WorkspaceInfo, analyze_dependencies, dependencies
 
 
 @pytest.fixture

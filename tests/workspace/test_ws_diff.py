@@ -7,7 +7,7 @@ from pathlib import Path
 from helpers import git
 from wshelp import APP, BINARY, replace_line, run_plan
 
-from core.workspace import WorkspaceInfo, diff_files, diff_text, plan_range
+from always_on.core.workspace import WorkspaceInfo, diff_files, diff_text, plan_range
 
 
 def _plan_with_every_kind_of_change(ws: WorkspaceInfo):

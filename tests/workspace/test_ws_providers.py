@@ -10,9 +10,9 @@ import pytest
 from helpers import git, make_repo
 from wshelp import FILES, make_index_stale, run_plan, snapshot_state, worktree_paths, write
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.paths import project_id_for
-from core.workspace import WorkspaceInfo, prepare_workspace
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.paths import project_id_for
+from always_on.core.workspace import WorkspaceInfo, prepare_workspace
 
 
 def test_worktree_branches_from_head_in_the_base_folder(project: Path, base_dir: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from helpers import git, make_repo
 
-from core.records import DependencyStatus, PlanStatus
-from core.workspace import CommitResult, PlanApplyInfo, WorkspaceInfo, commit_plan, head_of
+from always_on.core.records import DependencyStatus, PlanStatus
+from always_on.core.workspace import CommitResult, PlanApplyInfo, WorkspaceInfo, commit_plan, head_of
 
 APP = "".join(f"line {i}\n" for i in range(1, 41))
 BINARY = bytes(range(256)) * 8

@@ -10,9 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, Select, Static
 
-from core.records import PlanRecord, PlanStatus
-from tui.screens.base import RecordTableScreen
-from tui.widgets.table import BatchedFill, RowTable, fit_columns
+from always_on.core.records import PlanRecord, PlanStatus
+from always_on.tui.screens.base import RecordTableScreen
+from always_on.tui.widgets.table import BatchedFill, RowTable, fit_columns
 
 STATUS_STYLE = {
     PlanStatus.READY: "cyan",
@@ -52,8 +52,13 @@ class BacklogScreen(RecordTableScreen):
         Binding("s", "next_filter", "Filter"),
         Binding("S", "prev_filter", "Filter back", show=False),
     ]
-    COLUMNS = (("status", "Status", 19), ("title", "Title", 0.7), ("key", "Dedupe key", 0.3),
-               ("created", "Created", 11), ("cycle", "Cycle", 6))
+    COLUMNS = (
+        ("status", "Status", 19),
+        ("title", "Title", 0.7),
+        ("key", "Dedupe key", 0.3),
+        ("created", "Created", 11),
+        ("cycle", "Cycle", 6),
+    )
     NARROW = 90  # below this width the cycle column goes (the detail line under the table still names it)
 
     def __init__(self) -> None:
@@ -102,8 +107,9 @@ class BacklogScreen(RecordTableScreen):
 
         if self._batches is None:
             self._batches = BatchedFill(self.table)
-        self._batches.fill([(key, label, w) for (key, label, _), w in zip(columns, widths, strict=True)], shown,
-                           row)
+        self._batches.fill(
+            [(key, label, w) for (key, label, _), w in zip(columns, widths, strict=True)], shown, row
+        )
         self.query_one("#count", Label).update(f"  {len(shown)} of {len(self._plans)} plans")
         self._show_detail()
 
@@ -112,11 +118,24 @@ class BacklogScreen(RecordTableScreen):
         plan = self.highlighted()
         detail = self.query_one("#plan-detail", Static)
         if plan is None:
-            detail.update(Text("No plans yet: a fire's discovery records one." if not self._plans else
-                               "No plan has this status; s cycles the filter.", style="dim"))
+            detail.update(
+                Text(
+                    "No plans yet: a fire's discovery records one."
+                    if not self._plans
+                    else "No plan has this status; s cycles the filter.",
+                    style="dim",
+                )
+            )
             return
-        out = Text.assemble(status_cell(plan.status), " ", (plan.title, "bold"), "\n",
-                            (plan.dedupe_key, "dim"), ("  ·  ", "dim"), (plan.id, "dim"))
+        out = Text.assemble(
+            status_cell(plan.status),
+            " ",
+            (plan.title, "bold"),
+            "\n",
+            (plan.dedupe_key, "dim"),
+            ("  ·  ", "dim"),
+            (plan.id, "dim"),
+        )
         if plan.cycle_id:
             out.append(f"  ·  {plan.cycle_id}", style="dim")
         if plan.failure is not None:

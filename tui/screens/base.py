@@ -13,11 +13,11 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
-from tui.widgets.nav import NavTabs
-from tui.widgets.table import BatchedFill
+from always_on.tui.widgets.nav import NavTabs
+from always_on.tui.widgets.table import BatchedFill
 
 if TYPE_CHECKING:
-    from tui.app import AlwaysOnApp
+    from always_on.tui.app import AlwaysOnApp
 
 
 class MainScreen(Screen[None]):

@@ -7,10 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
-from tui.screens.base import MainScreen
-from tui.widgets.status import ProjectStatus, status_text
-from tui.widgets.stepper import PhaseStepper, stepper_text
-from tui.widgets.stream import AgentStream
+from always_on.tui.screens.base import MainScreen
+from always_on.tui.widgets.status import ProjectStatus, status_text
+from always_on.tui.widgets.stepper import PhaseStepper, stepper_text
+from always_on.tui.widgets.stream import AgentStream
 
 
 class DashboardScreen(MainScreen):
@@ -43,7 +43,13 @@ class DashboardScreen(MainScreen):
     def reload(self) -> None:
         bridge = self.ao.bridge
         self.query_one(ProjectStatus).update(
-            status_text(bridge.display_path, bridge.agent_name, bridge.state(), bridge.gate(self.ao.clock.now()), self.ao.clock)
+            status_text(
+                bridge.display_path,
+                bridge.agent_name,
+                bridge.state(),
+                bridge.gate(self.ao.clock.now()),
+                self.ao.clock,
+            )
         )
         self.show_run()
 

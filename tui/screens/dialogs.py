@@ -21,8 +21,15 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, message: str, items: list[str] | None = None, *, confirm: str = "Yes",
-                 danger: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        items: list[str] | None = None,
+        *,
+        confirm: str = "Yes",
+        danger: bool = False,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
@@ -38,7 +45,9 @@ class ConfirmDialog(ModalScreen[bool]):
                 with VerticalScroll(id="dialog-items"):
                     yield Static(Text("\n".join(self.items)))
             with Horizontal(id="dialog-buttons"):
-                yield Button(f"{self.confirm_label} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button(
+                    f"{self.confirm_label} (y)", id="yes", variant="error" if self.danger else "primary"
+                )
                 yield Button("Cancel (n)", id="no")
 
     def on_mount(self) -> None:
@@ -58,8 +67,15 @@ class MessageDialog(ModalScreen[None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "close", "Close")]
 
-    def __init__(self, title: str, message: str, items: list[str] | None = None, *, items_title: str = "",
-                 error: bool = True) -> None:
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        items: list[str] | None = None,
+        *,
+        items_title: str = "",
+        error: bool = True,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.message = message

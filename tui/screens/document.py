@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown
 
 if TYPE_CHECKING:
-    from tui.app import AlwaysOnApp
+    from always_on.tui.app import AlwaysOnApp
 
 
 class DocumentScreen(Screen[None]):

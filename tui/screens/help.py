@@ -22,8 +22,10 @@ def help_rows(screen: Screen) -> list[tuple[str, str]]:
     """(key, what it does) for the screen's and the app's bindings, and the focused widget's visible ones."""
     keys: dict[str, list[str]] = {}
     # This screen's keys first, then the app's, then the focused widget's (tab, copy…) at the end.
-    order = sorted(screen.active_bindings.values(),
-                   key=lambda a: 0 if a.node is screen else 1 if a.node is screen.app else 2)
+    order = sorted(
+        screen.active_bindings.values(),
+        key=lambda a: 0 if a.node is screen else 1 if a.node is screen.app else 2,
+    )
     for active in order:
         binding = active.binding
         own = active.node is screen or active.node is screen.app
@@ -60,8 +62,9 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="help-keys"):
                 yield Static(bindings_table(self.rows))
             yield Static(Text(ABOUT, style="dim"), id="help-about")
-            yield Static(Text("ctrl+p opens the command palette (all commands, themes) · esc closes",
-                              style="dim"))
+            yield Static(
+                Text("ctrl+p opens the command palette (all commands, themes) · esc closes", style="dim")
+            )
 
     def on_resize(self) -> None:
         """The key list scrolls when the terminal is short, so the text under it stays visible (80x24)."""

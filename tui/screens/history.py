@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from core.records import FireOutcome, RunHistoryEntry
-from tui.clock import duration
-from tui.screens.base import RecordTableScreen
-from tui.widgets.table import BatchedFill, RowTable, fit_columns
+from always_on.core.records import FireOutcome, RunHistoryEntry
+from always_on.tui.clock import duration
+from always_on.tui.screens.base import RecordTableScreen
+from always_on.tui.widgets.table import BatchedFill, RowTable, fit_columns
 
 OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
 
@@ -26,8 +26,14 @@ class HistoryScreen(RecordTableScreen):
         Binding("enter", "open", "Report"),
         Binding("l", "replay", "Replay log"),
     ]
-    COLUMNS = (("started", "Started", 11), ("kind", "Kind", 5), ("outcome", "Outcome", 8),
-               ("duration", "Took", 7), ("plan", "Plan", 0.65), ("error", "Error", 0.35))
+    COLUMNS = (
+        ("started", "Started", 11),
+        ("kind", "Kind", 5),
+        ("outcome", "Outcome", 8),
+        ("duration", "Took", 7),
+        ("plan", "Plan", 0.65),
+        ("error", "Error", 0.35),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,8 +75,11 @@ class HistoryScreen(RecordTableScreen):
 
         if self._batches is None:
             self._batches = BatchedFill(self.table)
-        self._batches.fill([(key, label, w) for (key, label, _), w in zip(self.COLUMNS, widths, strict=True)],
-                           self._runs, row)
+        self._batches.fill(
+            [(key, label, w) for (key, label, _), w in zip(self.COLUMNS, widths, strict=True)],
+            self._runs,
+            row,
+        )
         self._show_detail()
 
     def _plan_cell(self, run: RunHistoryEntry) -> Text:

@@ -16,16 +16,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from core.errors import AlwaysOnError, ErrorCode
-from core.records import CycleRecord, DependencyStatus, FileChange, PlanRecord
-from tui.screens.backlog import status_cell
-from tui.screens.base import MainScreen
-from tui.screens.dialogs import ConfirmDialog, MessageDialog
-from tui.widgets.diff_view import DiffView
-from tui.widgets.table import elide_left, fit_columns, keep_cursor
+from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.records import CycleRecord, DependencyStatus, FileChange, PlanRecord
+from always_on.tui.screens.backlog import status_cell
+from always_on.tui.screens.base import MainScreen
+from always_on.tui.screens.dialogs import ConfirmDialog, MessageDialog
+from always_on.tui.widgets.diff_view import DiffView
+from always_on.tui.widgets.table import elide_left, fit_columns, keep_cursor
 
-DEP_STYLE = {DependencyStatus.CLEAN: "green", DependencyStatus.DEPENDENT: "yellow",
-             DependencyStatus.FAILED: "bold red", DependencyStatus.PENDING: "dim"}
+DEP_STYLE = {
+    DependencyStatus.CLEAN: "green",
+    DependencyStatus.DEPENDENT: "yellow",
+    DependencyStatus.FAILED: "bold red",
+    DependencyStatus.PENDING: "dim",
+}
 
 
 def short_sha(sha: str | None) -> str:
@@ -43,7 +47,12 @@ class ReviewScreen(MainScreen):
         Binding("o", "open_plan", "Open plan"),
         Binding("v", "all_diff", "Whole diff", show=False),
     ]
-    PLAN_COLUMNS = (("n", "Sel #", 6), ("status", "Status", 19), ("title", "Title", 0), ("deps", "Depends", 11))
+    PLAN_COLUMNS = (
+        ("n", "Sel #", 6),
+        ("status", "Status", 19),
+        ("title", "Title", 0),
+        ("deps", "Depends", 11),
+    )
     FILE_COLUMNS = (("path", "File", 0),)
 
     def __init__(self) -> None:
@@ -105,48 +114,78 @@ class ReviewScreen(MainScreen):
         info = self.query_one("#cycle-info", Static)
         table = self.plans_table
         if self.cycle is None:
-            info.update(Text.assemble(("No active cycle. ", "bold"), (
-                "A cycle opens when a fire executes a plan; its plans are reviewed and applied here.", "dim")))
+            info.update(
+                Text.assemble(
+                    ("No active cycle. ", "bold"),
+                    (
+                        "A cycle opens when a fire executes a plan; its plans are reviewed and applied here.",
+                        "dim",
+                    ),
+                )
+            )
             table.clear(columns=True)
             self.files_table.clear(columns=True)
             self.files_table.border_title = "Files"
             self.files = []
             self._files_for = None
             self._diff_for = None
-            self.query_one("#selection-info", Static).update(Text(
-                "f on the Dashboard fires discovery now; 2 → Backlog shows every plan so far.", style="dim"))
+            self.query_one("#selection-info", Static).update(
+                Text(
+                    "f on the Dashboard fires discovery now; 2 → Backlog shows every plan so far.",
+                    style="dim",
+                )
+            )
             diff = self.query_one(DiffView)
             diff.border_title = "Diff"
             diff.show_message("Nothing to review.")
             return
         cycle = self.cycle
-        info.update(Text.assemble(
-            ("Cycle ", "bold"), (cycle.id, "cyan"), ("  ", ""), (str(cycle.status), "green"),
-            ("  ", ""), (cycle.strategy if not cycle.branch or cycle.branch.endswith(cycle.id) else cycle.branch,
-                         "dim"), ("  base ", "dim"),
-            (short_sha(cycle.base_commit), ""), (f"  {len(cycle.plans)} plans", "dim"),
-        ))
+        info.update(
+            Text.assemble(
+                ("Cycle ", "bold"),
+                (cycle.id, "cyan"),
+                ("  ", ""),
+                (str(cycle.status), "green"),
+                ("  ", ""),
+                (
+                    cycle.strategy if not cycle.branch or cycle.branch.endswith(cycle.id) else cycle.branch,
+                    "dim",
+                ),
+                ("  base ", "dim"),
+                (short_sha(cycle.base_commit), ""),
+                (f"  {len(cycle.plans)} plans", "dim"),
+            )
+        )
         width = self.size.width or 100
         with keep_cursor(table):
             table.clear(columns=True)
-            for (key, label, _), w in zip(self.PLAN_COLUMNS, fit_columns(self.PLAN_COLUMNS, width, border=True), strict=True):
+            for (key, label, _), w in zip(
+                self.PLAN_COLUMNS, fit_columns(self.PLAN_COLUMNS, width, border=True), strict=True
+            ):
                 table.add_column(label, key=key, width=w)
             for state in cycle.plans:
                 plan = self.plans.get(state.plan_id)
                 selected = state.plan_id in self.selection
                 deps = Text(str(state.dependency_status), style=DEP_STYLE.get(state.dependency_status, ""))
                 if state.depends_on:
-                    deps = Text("needs " + ",".join(self._number(d) for d in state.depends_on), style="yellow")
+                    deps = Text(
+                        "needs " + ",".join(self._number(d) for d in state.depends_on), style="yellow"
+                    )
                 table.add_row(
-                    Text.assemble(("[x]" if selected else "[ ]", "bold green" if selected else "dim"),
-                                  f" {self._number(state.plan_id)}"),
+                    Text.assemble(
+                        ("[x]" if selected else "[ ]", "bold green" if selected else "dim"),
+                        f" {self._number(state.plan_id)}",
+                    ),
                     status_cell(plan.status if plan else state.status),
                     Text(plan.title if plan else state.plan_id),
                     deps,
                     key=state.plan_id,
                 )
-        self.problems = self.ao.bridge.check_selection(cycle.id, self.selection) if self.selection else \
-            ["no plan is selected"]
+        self.problems = (
+            self.ao.bridge.check_selection(cycle.id, self.selection)
+            if self.selection
+            else ["no plan is selected"]
+        )
         self._show_selection_info()
         self._load_files()
 
@@ -210,8 +249,9 @@ class ReviewScreen(MainScreen):
             self.app.call_from_thread(self.query_one(DiffView).show_message, exc.message, "red")
             files = []
         except ImportError as exc:
-            self.app.call_from_thread(self.query_one(DiffView).show_message,
-                                      f"diffs are not available: {exc}", "red")
+            self.app.call_from_thread(
+                self.query_one(DiffView).show_message, f"diffs are not available: {exc}", "red"
+            )
             files = []
         self.app.call_from_thread(self._show_files, files)
 
@@ -225,15 +265,23 @@ class ReviewScreen(MainScreen):
             table.add_column("File", key="path", width=path_width)
             for f in files:
                 name = f.path if not f.old_path else f"{f.old_path} → {f.path}"
-                counts = Text("bin", style="dim") if f.binary else Text.assemble(
-                    (f"+{f.added}", "green"), " ", (f"-{f.removed}", "red"))
+                counts = (
+                    Text("bin", style="dim")
+                    if f.binary
+                    else Text.assemble((f"+{f.added}", "green"), " ", (f"-{f.removed}", "red"))
+                )
                 room = max(4, path_width - len(counts) - 1)
-                cell = Text(elide_left(name, room), style={"added": "green", "deleted": "red"}.get(f.change, ""))
+                cell = Text(
+                    elide_left(name, room), style={"added": "green", "deleted": "red"}.get(f.change, "")
+                )
                 cell.append(" " * (path_width - len(cell) - len(counts)))
                 cell.append_text(counts)
                 table.add_row(cell, key=f.path)
-        self.query_one("#files").border_title = (
-            f"Files ({len(files)}, +{sum(f.added for f in files)} -{sum(f.removed for f in files)})")
+        self.query_one(
+            "#files"
+        ).border_title = (
+            f"Files ({len(files)}, +{sum(f.added for f in files)} -{sum(f.removed for f in files)})"
+        )
         self._load_diff()
 
     def _current_file(self) -> str | None:
@@ -339,25 +387,34 @@ class ReviewScreen(MainScreen):
         bridge = self.ao.bridge
         problems = bridge.check_selection(cycle_id, selection) if selection else ["no plan is selected"]
         if problems:
-            await self.app.push_screen_wait(MessageDialog(
-                "This selection cannot be applied",
-                "Nothing was changed. Fix the selection (space toggles a plan) and try again.",
-                [self._pretty(p) for p in problems], items_title="Problems:",
-            ))
+            await self.app.push_screen_wait(
+                MessageDialog(
+                    "This selection cannot be applied",
+                    "Nothing was changed. Fix the selection (space toggles a plan) and try again.",
+                    [self._pretty(p) for p in problems],
+                    items_title="Problems:",
+                )
+            )
             return
         try:
             files = await asyncio.to_thread(bridge.cycle_files, cycle_id, selection)
         except AlwaysOnError as exc:
             self.show_apply_failure(exc)
             return
-        titles = [f"  {self._number(pid)} {self.plans[pid].title if pid in self.plans else pid}" for pid in selection]
+        titles = [
+            f"  {self._number(pid)} {self.plans[pid].title if pid in self.plans else pid}"
+            for pid in selection
+        ]
         items = [f"{f.path}  +{f.added} -{f.removed}" for f in files] or ["(no file changes found)"]
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
-            f"Apply {len(selection)} plan(s) to your working tree?",
-            "\n".join(titles) + f"\nTheir change lands as uncommitted edits in {len(files)} file(s) "
-            "(no commit, no branch switch):",
-            items, confirm="Apply",
-        ))
+        confirmed = await self.app.push_screen_wait(
+            ConfirmDialog(
+                f"Apply {len(selection)} plan(s) to your working tree?",
+                "\n".join(titles) + f"\nTheir change lands as uncommitted edits in {len(files)} file(s) "
+                "(no commit, no branch switch):",
+                items,
+                confirm="Apply",
+            )
+        )
         if not confirmed:
             return
         try:
@@ -366,8 +423,10 @@ class ReviewScreen(MainScreen):
             self.show_apply_failure(exc)
             self.reload()
             return
-        self.notify(f"{len(report.applied)} plan(s) applied, {len(report.files)} file(s) changed in your checkout.",
-                    title="Applied")
+        self.notify(
+            f"{len(report.applied)} plan(s) applied, {len(report.files)} file(s) changed in your checkout.",
+            title="Applied",
+        )
         self.ao.refresh_screens()
 
     def show_apply_failure(self, exc: AlwaysOnError) -> None:
@@ -376,17 +435,23 @@ class ReviewScreen(MainScreen):
             dialog = MessageDialog(
                 "Apply conflict — nothing was changed",
                 f"{exc.message}\nYour checkout was left exactly as it was.",
-                files, items_title="Conflicting files:",
+                files,
+                items_title="Conflicting files:",
             )
         elif exc.code == ErrorCode.CHECKOUT_DIRTY:
             dialog = MessageDialog(
                 "Uncommitted edits in the way — nothing was changed",
                 f"{exc.message}\nCommit or stash your edits to these files, then apply again.",
-                files, items_title="Files with uncommitted edits:",
+                files,
+                items_title="Files with uncommitted edits:",
             )
         else:
-            dialog = MessageDialog(f"Apply refused ({exc.code})", f"{exc.message}\nNothing was changed.", files,
-                                   items_title="Files:")
+            dialog = MessageDialog(
+                f"Apply refused ({exc.code})",
+                f"{exc.message}\nNothing was changed.",
+                files,
+                items_title="Files:",
+            )
         self.app.push_screen(dialog)
 
     def action_archive(self) -> None:
@@ -397,14 +462,21 @@ class ReviewScreen(MainScreen):
 
     @work(exclusive=True, group="archive")
     async def _archive_flow(self, cycle: CycleRecord) -> None:
-        items = [f"{self._number(s.plan_id)} {self.plans[s.plan_id].title if s.plan_id in self.plans else s.plan_id}"
-                 f"  ({self.plans[s.plan_id].status if s.plan_id in self.plans else s.status})" for s in cycle.plans]
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
-            f"Archive cycle {cycle.id}?",
-            "Its workspace is removed and its open plans are archived. A branch holding unapplied commits is "
-            "kept, so nothing is lost.",
-            items, confirm="Archive", danger=True,
-        ))
+        items = [
+            f"{self._number(s.plan_id)} {self.plans[s.plan_id].title if s.plan_id in self.plans else s.plan_id}"
+            f"  ({self.plans[s.plan_id].status if s.plan_id in self.plans else s.status})"
+            for s in cycle.plans
+        ]
+        confirmed = await self.app.push_screen_wait(
+            ConfirmDialog(
+                f"Archive cycle {cycle.id}?",
+                "Its workspace is removed and its open plans are archived. A branch holding unapplied commits is "
+                "kept, so nothing is lost.",
+                items,
+                confirm="Archive",
+                danger=True,
+            )
+        )
         if not confirmed:
             return
         try:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import Tab, Tabs
 
-MODES = (("dashboard", "1 Dashboard"), ("backlog", "2 Backlog"), ("history", "3 History"), ("review", "4 Review"))
+MODES = (
+    ("dashboard", "1 Dashboard"),
+    ("backlog", "2 Backlog"),
+    ("history", "3 History"),
+    ("review", "4 Review"),
+)
 
 
 class NavTabs(Tabs, can_focus=False):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from core.records import FireOutcome, ProjectState
-from tui.bridge import GateView
-from tui.clock import Clock
+from always_on.core.records import FireOutcome, ProjectState
+from always_on.tui.bridge import GateView
+from always_on.tui.clock import Clock
 
 GATE_TEXT = {
     "disabled": "the scheduler is disabled in the configuration",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from core.records import FireOutcome
-from tui.clock import Clock, duration
-from tui.run_tracker import STEPS, RunTracker, StepState
+from always_on.core.records import FireOutcome
+from always_on.tui.clock import Clock, duration
+from always_on.tui.run_tracker import STEPS, RunTracker, StepState
 
 ICON = {
     StepState.PENDING: ("○", "dim"),
@@ -32,8 +32,9 @@ def stepper_text(run: RunTracker, clock: Clock) -> Text:
         if run.started_at:
             out.append(f" {duration(clock.since(run.started_at))}", style="yellow")
     elif run.outcome is not None:
-        style = {FireOutcome.EXECUTED: "bold green", FireOutcome.NO_PLAN: "bold yellow"}.get(run.outcome,
-                                                                                              "bold red")
+        style = {FireOutcome.EXECUTED: "bold green", FireOutcome.NO_PLAN: "bold yellow"}.get(
+            run.outcome, "bold red"
+        )
         out.append(f"  {run.outcome}", style=style)
         if run.started_at and run.finished_at:
             out.append(f" in {duration(clock.since(run.started_at, run.finished_at))}", style="dim")

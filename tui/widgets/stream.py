@@ -38,7 +38,7 @@ class PendingLine(Widget):
         width = max(1, self.size.width)
         if self.text.cell_len <= width:
             return self.text
-        tail = self.text[len(self.text) - (width - 1):]
+        tail = self.text[len(self.text) - (width - 1) :]
         return Text("…", style="dim") + tail
 
 
@@ -54,8 +54,9 @@ class AgentStream(Vertical):
         self.border_title = "Agent stream"
 
     def compose(self) -> ComposeResult:
-        yield RichLog(max_lines=self.max_lines, wrap=True, markup=False, highlight=False, auto_scroll=True,
-                      id="log")
+        yield RichLog(
+            max_lines=self.max_lines, wrap=True, markup=False, highlight=False, auto_scroll=True, id="log"
+        )
         yield PendingLine(id="pending")
 
     @property

@@ -40,7 +40,9 @@ def fit_columns(columns: Columns, total: int, *, border: bool = False) -> list[i
             out.append(int(w))
             continue
         flex_seen += 1
-        share = room - given if flex_seen == len(weights) else int(room * (1.0 if w == 0 else w) / total_weight)
+        share = (
+            room - given if flex_seen == len(weights) else int(room * (1.0 if w == 0 else w) / total_weight)
+        )
         given += share
         out.append(max(MIN_FLEX, share))
     return out
@@ -48,15 +50,16 @@ def fit_columns(columns: Columns, total: int, *, border: bool = False) -> list[i
 
 def elide_left(text: str, width: int) -> str:
     """Keep the end of a path, which names the file: ``…ory/report.py``."""
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 class RowTable(DataTable, inherit_bindings=False):
     """A row-cursor table without its own ``enter``: the screen's enter binding (Open, Report) is then the one
     that runs and the one the footer shows. A mouse click on a highlighted row still posts RowSelected."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [b for b in DataTable.BINDINGS
-                                             if not (isinstance(b, Binding) and b.key == "enter")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        b for b in DataTable.BINDINGS if not (isinstance(b, Binding) and b.key == "enter")
+    ]
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -69,16 +72,17 @@ class RowTable(DataTable, inherit_bindings=False):
         new_rows = list(new_rows)
         rows = self.rows
         if any(column.auto_width for column in self.columns.values()) or any(
-                (row := rows.get(key)) is not None and (row.label is not None or row.auto_height)
-                for key in new_rows):
+            (row := rows.get(key)) is not None and (row.label is not None or row.auto_height)
+            for key in new_rows
+        ):
             super()._update_dimensions(new_rows)
             return
         header_height = self.header_height if self.show_header else 0
         self.virtual_size = Size(
-            sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width,
+            sum(column.get_render_width(self) for column in self.columns.values())
+            + self._row_label_column_width,
             self._total_row_height + header_height,
         )
-
 
 
 @contextlib.contextmanager
@@ -158,7 +162,9 @@ class BatchedFill:
         """Rows still to be added."""
         return self._next < len(self._items)
 
-    def fill(self, columns: Sequence[tuple[str, str, int]], items: Sequence[Any], make: Callable[[Any], Row]) -> None:
+    def fill(
+        self, columns: Sequence[tuple[str, str, int]], items: Sequence[Any], make: Callable[[Any], Row]
+    ) -> None:
         """Replace the table's columns (key, label, width) and rows (``make(item)`` → key and cells)."""
         table = self.table
         self.generation += 1
@@ -181,10 +187,9 @@ class BatchedFill:
     def _add(self, count: int) -> None:
         table = self.table
         end = min(len(self._items), self._next + count)
-        for item in self._items[self._next:end]:
+        for item in self._items[self._next : end]:
             key, cells = self._make(item)
             table.add_row(*cells, key=key)
         self._next = end
         if self._memo is not None:
             self._memo.restore(table, final=end == len(self._items))
-

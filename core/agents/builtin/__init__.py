@@ -1,7 +1,7 @@
 """The built-in ACP agents (DESIGN §4): `tidy` (deterministic ruff fixes) and `openai` (an OpenAI-compatible loop).
 
 `run(name)` serves one of them on stdio until the client disconnects; `always-on agent <name>` and
-`python -m core.agents.builtin <name>` are that.
+`python -m always_on.core.agents.builtin <name>` are that.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ AGENT_NAMES = ("tidy", "openai")
 def make_agent(name: str) -> Any:
     """A fresh agent object for `acp.run_agent`; raises KeyError for an unknown name."""
     if name == "tidy":
-        from core.agents.builtin.tidy import TidyAgent
+        from always_on.core.agents.builtin.tidy import TidyAgent
 
         return TidyAgent()
     if name == "openai":
-        from core.agents.builtin.openai_agent import OpenAIAgent
+        from always_on.core.agents.builtin.openai_agent import OpenAIAgent
 
         return OpenAIAgent()
     raise KeyError(name)

@@ -285,7 +285,7 @@ def _signals(group: FindingGroup) -> list[str]:
 
 
 def plan_input(group: FindingGroup) -> dict[str, Any]:
-    """The `always_on_discovery_plan` arguments for one group (valid under core.contracts.plan.validate_plan)."""
+    """The `always_on_discovery_plan` arguments for one group (valid under always_on.core.contracts.plan.validate_plan)."""
     n, files = len(group.findings), group.files
     where = "the whole project" if group.targets == ["."] else _list_files(group.targets)
     fix, verify = group.fix_command(), group.verify_command()

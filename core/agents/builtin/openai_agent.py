@@ -28,9 +28,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2 as httpx  # httpx's successor, already a dependency of mcp
 from acp import RequestError
 
-from core.agents.builtin.common import (
+from always_on.core.agents.builtin.common import (
     BuiltinAgent,
     CommandResult,
     McpTools,
@@ -39,8 +40,6 @@ from core.agents.builtin.common import (
     clip,
     command_argv,
 )
-
-import httpx2 as httpx  # httpx's successor, already a dependency of mcp
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"
 MAX_TOOL_RESULT = 20_000

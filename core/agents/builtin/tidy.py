@@ -22,7 +22,7 @@ from typing import Any
 from acp import RequestError
 from pydantic import ValidationError
 
-from core.agents.builtin.common import (
+from always_on.core.agents.builtin.common import (
     BuiltinAgent,
     CommandResult,
     McpTools,
@@ -33,7 +33,7 @@ from core.agents.builtin.common import (
     find_program,
     parse_context,
 )
-from core.agents.builtin.finders import (
+from always_on.core.agents.builtin.finders import (
     Finding,
     FindingGroup,
     RuleStat,
@@ -48,9 +48,15 @@ from core.agents.builtin.finders import (
     plan_input,
     stats_command,
 )
-from core.contracts.plan import DEDUPE_RE, SUMMARY_MAX, TITLE_MAX, render_plan_markdown, validate_plan
-from core.contracts.plan import verification_commands as plan_verification_commands
-from core.records import PlanContent
+from always_on.core.contracts.plan import (
+    DEDUPE_RE,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    render_plan_markdown,
+    validate_plan,
+)
+from always_on.core.contracts.plan import verification_commands as plan_verification_commands
+from always_on.core.records import PlanContent
 
 PLAN_TOOL = "always_on_discovery_plan"
 REPORT_TOOL = "always_on_report"
