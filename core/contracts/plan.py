@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from always_on.core.contracts.command_line import entry_commands
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.records import PlanContent
 
@@ -91,11 +92,10 @@ def validate_plan(data: dict[str, Any]) -> PlanContent:
     context_signals = _list(data, "context_signals", problems, required=False)
     steps = _ordered_steps(_list(data, "steps", problems, required=True), problems)
     verification = _list(data, "verification", problems, required=True)
-    if verification and not any(_looks_checkable(v) for v in verification):
-        problems.append(
-            "`verification` needs at least one automatically checkable entry: a command to run "
-            "(e.g. `ruff check .` or `python -m pytest -q`), in backticks or on its own"
-        )
+    if verification:
+        problem = _verification_problem(verification)
+        if problem:
+            problems.append(problem)
     unknown = sorted(set(data) - set(PlanContent.model_fields))
     if unknown:
         problems.append(f"unknown fields {unknown}; allowed: {sorted(PlanContent.model_fields)}")
@@ -113,25 +113,27 @@ def validate_plan(data: dict[str, Any]) -> PlanContent:
     )
 
 
-_COMMAND_WORDS = re.compile(
-    r"(`[^`]+`)|^\s*(\$\s*)?(python|pytest|ruff|make|npm|pnpm|yarn|cargo|go|git|tox|nox|uv|mypy|bash|sh|\./)\b"
-)
-
-
-def _looks_checkable(entry: str) -> bool:
-    return bool(_COMMAND_WORDS.search(entry))
+def _verification_problem(entries: list[str]) -> str | None:
+    """None when at least one entry is a command line to run; else what to send, and why each entry is not one."""
+    reasons: list[str] = []
+    for number, entry in enumerate(entries, 1):
+        commands, why = entry_commands(entry)
+        if commands:
+            return None
+        shown = entry if len(entry) <= 60 else entry[:57] + "..."
+        reasons.append(f"entry {number} {shown!r}: {why}")
+    return (
+        "`verification` needs at least one automatically checkable entry: a shell command line to run "
+        "(e.g. `ruff check .`, `python -m pytest -q` or `test -f out.txt`), on its own or in backticks; "
+        "prose around a command is fine when the command is in backticks. None of the entries is one: "
+        + "; ".join(reasons[:5])
+        + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+    )
 
 
 def verification_commands(content: PlanContent) -> list[str]:
-    """The runnable commands of a plan's verification entries (backticked text, or the entry itself)."""
-    out: list[str] = []
-    for entry in content.verification:
-        ticks = re.findall(r"`([^`]+)`", entry)
-        if ticks:
-            out.extend(t.strip() for t in ticks)
-        elif _COMMAND_WORDS.search(entry):
-            out.append(entry.strip().lstrip("$ ").strip())
-    return out
+    """The runnable commands of a plan's verification entries (the entry itself, or its backticked commands)."""
+    return [command for entry in content.verification for command in entry_commands(entry)[0]]
 
 
 # --- markdown ---------------------------------------------------------------------------------------------

@@ -80,6 +80,56 @@ def test_numbered_steps_are_normalised():
     assert content.steps == ["a", "b"]
 
 
+@pytest.mark.parametrize(
+    "entry,commands",
+    [
+        ("test -f out.txt", ["test -f out.txt"]),  # issue 15: a command on its own line, whatever its name
+        ("[ -s build/report.json ]", ["[ -s build/report.json ]"]),
+        (
+            "grep -q 'def main' app.py && python -P app.py --help",
+            ["grep -q 'def main' app.py && python -P app.py --help"],
+        ),
+        ("$ ruff check .", ["ruff check ."]),
+        ("`test -f out.txt` succeeds", ["test -f out.txt"]),
+        ("Run `ls out.txt` and then `python -m pytest -q`.", ["ls out.txt", "python -m pytest -q"]),
+        ("The file `out.txt` exists and `wc -l out.txt` prints 3", ["wc -l out.txt"]),
+        ("```sh\ntest -d dist\n```", ["test -d dist"]),
+        ("./scripts/check.sh --fast", ["./scripts/check.sh --fast"]),
+    ],
+)
+def test_any_shell_command_line_is_a_checkable_verification(entry, commands):
+    content = validate_plan({**GOOD, "verification": [entry]})
+    assert verification_commands(content) == commands
+
+
+@pytest.mark.parametrize(
+    "entry,reason",
+    [
+        ("All tests pass", "`All` is neither a shell builtin nor a program on PATH"),
+        ("the output looks right", "`the` is neither a shell builtin nor a program on PATH"),
+        ("pytest passes.", "ends like a sentence (`passes.`)"),
+        (
+            "Check that `out.txt` is there",
+            "`out.txt`: `out.txt` is neither a shell builtin nor a program on PATH",
+        ),
+        ("for f in *.py; do python -m py_compile $f; done", "the policy's shell parser cannot read it"),
+        ("python -m http.server &", "runs in the background"),
+        ("$CHECKER --all", "the program `$CHECKER` is only known when it runs"),
+    ],
+)
+def test_prose_is_refused_with_the_reason_for_each_entry(entry, reason):
+    problems = bad(verification=[entry, "Looks good to me."])
+    assert "`verification` needs at least one automatically checkable entry" in problems
+    assert f"entry 1 {entry!r}: " in problems and reason in problems
+    assert "entry 2 'Looks good to me.': `Looks` is neither" in problems
+
+
+def test_prose_entries_beside_a_command_are_kept_but_not_run():
+    content = validate_plan({**GOOD, "verification": ["Diff touches only imports", "test -f out.txt"]})
+    assert content.verification == ["Diff touches only imports", "test -f out.txt"]
+    assert verification_commands(content) == ["test -f out.txt"]
+
+
 def test_markdown_round_trip_is_lossless():
     content = validate_plan({**GOOD, "proposed_change": "line one\n\nline three", "steps": ["a\nmore", "b"]})
     md = render_plan_markdown(content)
