@@ -235,28 +235,6 @@ async def test_cancel_stops_a_running_command(tmp_path: Path, project: Path) -> 
     assert (tmp_path / "o" / "plan.json").exists()
 
 
-async def test_formatting_is_a_plan_when_the_project_uses_ruff(tmp_path: Path) -> None:
-    files = {
-        "pyproject.toml": "[tool.ruff]\nline-length = 100\n",
-        "ugly.py": "x  =  {'a':1}\n",
-        "ok.py": "y = 2\n",
-    }
-    repo = make_repo(tmp_path / "fmt", files)
-    client = RecordingClient()
-    async with spawn("tidy", client) as (conn, _):
-        session = await conn.new_session(cwd=str(repo), mcp_servers=[mcp_server("discovery", tmp_path / "o")])
-        await prompt(conn, session.session_id, context_prompt("discovery"))
-        plan = json.loads((tmp_path / "o" / "plan.json").read_text())
-        assert plan["dedupe_key"] == "ruff:format" and plan["verification"] == [
-            "ruff format --check --no-cache ."
-        ]
-        assert plan["context_signals"][0].startswith("ugly.py:")
-        execution = await conn.new_session(cwd=str(repo), mcp_servers=[])
-        await prompt(conn, execution.session_id, context_prompt("execution", plan=plan))
-    assert (repo / "ugly.py").read_text() == 'x = {"a": 1}\n'
-    assert "Verification passed" in client.messages(execution.session_id)
-
-
 def test_adjust_plan_applies_the_limit_named_in_the_error() -> None:
     plan = plan_input(
         lint_groups(

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -83,6 +84,45 @@ def find_program(name: str) -> str:
         return name
     local = Path(sys.executable).parent / name
     return str(local) if local.exists() else name
+
+
+BUNDLED_TOOLS = ("ruff",)  # programs always-on itself depends on, so they are in its own environment
+
+
+def bundled_program(name: str) -> str:
+    """always-on's own copy of a tool it ships with (ruff: where pip installed it for this interpreter, found
+    with ruff's `find_ruff_bin`), so tidy runs the ruff version always-on was built with, activated venv or not.
+    Other names, or no copy: `find_program`."""
+    if name == "ruff":
+        try:
+            from ruff import find_ruff_bin
+
+            return os.fsdecode(find_ruff_bin())
+        except (ImportError, FileNotFoundError):
+            pass
+    return find_program(name)
+
+
+_COMMAND_START = re.compile(r"(^|[;&|(`]\s*|\$\(\s*|\n\s*)(" + "|".join(BUNDLED_TOOLS) + r")(?=[\s;&|)`]|$)")
+
+
+def with_bundled_tools(argv: list[str]) -> list[str]:
+    """`ruff ...` runs from always-on's environment when it is not on PATH (always-on started from a venv that is
+    not activated, e.g. `~/.venvs/always-on/bin/always-on`); in `sh -c` lines too, where ruff starts a command."""
+    if not argv:
+        return argv
+    if argv[0] in BUNDLED_TOOLS and not shutil.which(argv[0]):
+        return [bundled_program(argv[0]), *argv[1:]]
+    if argv[0] == "sh" and len(argv) == 3 and argv[1] == "-c":
+        line = _COMMAND_START.sub(
+            lambda m: (
+                m.group(1)
+                + (shlex.quote(bundled_program(m.group(2))) if not shutil.which(m.group(2)) else m.group(2))
+            ),
+            argv[2],
+        )
+        return [*argv[:2], line]
+    return argv
 
 
 def command_argv(line: str) -> list[str]:

@@ -44,6 +44,10 @@ class FindingGroup(BaseModel):
     findings: list[Finding]
     targets: list[str]  # ["."] when the group covers the whole project, else the files
     skipped_files: list[str] = []  # files with this code left out (unsafe/no fix, or over the cap)
+    isolated: bool = (
+        False  # the project has no ruff configuration: ruff's defaults, not the user's own config
+    )
+    why: str = ""  # which of the project's settings make this a change it asks for (said in the rationale)
 
     @property
     def key(self) -> str:
@@ -56,15 +60,18 @@ class FindingGroup(BaseModel):
     def _targets(self) -> str:
         return " ".join(shlex.quote(t) for t in self.targets)
 
+    def _ruff(self) -> str:
+        return "ruff --isolated" if self.isolated else "ruff"
+
     def fix_command(self) -> str:
         if self.kind == "format":
-            return f"ruff format --no-cache {self._targets()}"
-        return f"ruff check --fix --no-cache --select {self.code} {self._targets()}"
+            return f"{self._ruff()} format --no-cache {self._targets()}"
+        return f"{self._ruff()} check --fix --no-cache --select {self.code} {self._targets()}"
 
     def verify_command(self) -> str:
         if self.kind == "format":
-            return f"ruff format --check --no-cache {self._targets()}"
-        return f"ruff check --no-cache --select {self.code} {self._targets()}"
+            return f"{self._ruff()} format --check --no-cache {self._targets()}"
+        return f"{self._ruff()} check --no-cache --select {self.code} {self._targets()}"
 
 
 class RuleStat(BaseModel):
@@ -80,19 +87,29 @@ class RuleStat(BaseModel):
         return f"ruff:{self.code}"
 
 
-def stats_command() -> list[str]:
-    """Per-rule counts: small output however large the project, so tidy scans in detail only the rule it picks."""
-    return ["ruff", "check", "--statistics", "--output-format", "json", "--no-cache", "--exit-zero", "."]
+def _ruff(isolated: bool) -> list[str]:
+    """`ruff`, or `ruff --isolated` for a project without ruff configuration (the user's own config is not the
+    project's tooling)."""
+    return ["ruff", "--isolated"] if isolated else ["ruff"]
 
 
-def lint_scan_command(select: str | None = None) -> list[str]:
+def stats_command(isolated: bool = False, check_options: list[str] | None = None) -> list[str]:
+    """Per-rule counts: small output however large the project, so tidy scans in detail only the rule it picks.
+
+    `check_options` spell out the project's rule selection where ruff's own defaults are not the project's.
+    """
+    argv = [*_ruff(isolated), "check", *(check_options or [])]
+    return [*argv, "--statistics", "--output-format", "json", "--no-cache", "--exit-zero", "."]
+
+
+def lint_scan_command(select: str | None = None, isolated: bool = False) -> list[str]:
     """Findings one per line (JSON lines), so output cut at the client's byte limit still parses."""
-    argv = ["ruff", "check", "--output-format", "json-lines", "--no-cache", "--exit-zero"]
+    argv = [*_ruff(isolated), "check", "--output-format", "json-lines", "--no-cache", "--exit-zero"]
     return [*argv, "--select", select, "."] if select else [*argv, "."]
 
 
-def format_scan_command() -> list[str]:
-    return ["ruff", "format", "--check", "--output-format", "concise", "--no-cache", "."]
+def format_scan_command(isolated: bool = False) -> list[str]:
+    return [*_ruff(isolated), "format", "--check", "--output-format", "concise", "--no-cache", "."]
 
 
 def _json_array(output: str) -> list[Any]:
@@ -223,7 +240,9 @@ def parse_format_check(output: str, root: str) -> list[Finding]:
     return findings
 
 
-def lint_groups(findings: list[Finding], *, complete: bool = True) -> list[FindingGroup]:
+def lint_groups(
+    findings: list[Finding], *, complete: bool = True, isolated: bool = False, why: str = ""
+) -> list[FindingGroup]:
     """Safely fixable groups, largest first, then by code — the order tidy proposes them in.
 
     `complete=False` means the output was cut at the front (the client's byte limit): the first file seen may have
@@ -253,18 +272,28 @@ def lint_groups(findings: list[Finding], *, complete: bool = True) -> list[Findi
                 ),
                 targets=["."] if whole else chosen,
                 skipped_files=[p for p in all_files if p not in chosen],
+                isolated=isolated,
+                why=why,
             )
         )
     groups.sort(key=lambda g: (-len(g.findings), g.code))
     return groups
 
 
-def format_group(findings: list[Finding]) -> FindingGroup | None:
+def format_group(findings: list[Finding], *, isolated: bool = False, why: str = "") -> FindingGroup | None:
     """Files `ruff format --check` would reformat, as one group (or None when everything is formatted)."""
     items = sorted((f for f in findings if f.code == "unformatted"), key=lambda f: f.path)
     if not items:
         return None
-    return FindingGroup(kind="format", code=FORMAT_CODE, name="ruff format", findings=items, targets=["."])
+    return FindingGroup(
+        kind="format",
+        code=FORMAT_CODE,
+        name="ruff format",
+        findings=items,
+        targets=["."],
+        isolated=isolated,
+        why=why,
+    )
 
 
 def choose_group(groups: list[FindingGroup], existing_keys: set[str]) -> FindingGroup | None:
@@ -300,8 +329,9 @@ def plan_input(group: FindingGroup) -> dict[str, Any]:
         title = f"Format {n} file{'s' * (n != 1)} with ruff format"
         summary = f"{n} file(s) differ from ruff's formatting; run `ruff format` so the project is consistently formatted."
         rationale = (
-            f"The project configures ruff, and `ruff format --check` reports {n} file(s) that would be reformatted: "
-            f"{_list_files(files)}. Formatting changes layout only, never behaviour, and keeps future diffs small."
+            f"`ruff format --check` reports {n} file(s) that would be reformatted: {_list_files(files)}. "
+            "Formatting changes layout only, never behaviour, and keeps future diffs small."
+            + (f" {group.why}" if group.why else "")
         )
         change = f"Run `{fix}` on {where}. Only whitespace/layout changes; no code is rewritten."
         steps = [
@@ -329,6 +359,7 @@ def plan_input(group: FindingGroup) -> dict[str, Any]:
         f"ruff reports {n} `{group.code}` ({group.name}) finding(s) in {_list_files(files)} — e.g. "
         f"{example.where}: {example.message}. Every one of them has a fix ruff marks *safe* (it does not change "
         f"behaviour), so the cleanup is mechanical, small and verifiable by re-running ruff.{skipped}"
+        + (f" {group.why}" if group.why else "")
     )
     change = (
         f"Apply ruff's safe autofix for rule {group.code} ({group.name}) to {where}. Only {group.code} findings "

@@ -28,9 +28,9 @@ from always_on.core.agents.builtin.common import (
     McpTools,
     ToolOutcome,
     Turn,
+    bundled_program,
     clip,
     command_argv,
-    find_program,
     parse_context,
 )
 from always_on.core.agents.builtin.finders import (
@@ -48,6 +48,16 @@ from always_on.core.agents.builtin.finders import (
     plan_input,
     stats_command,
 )
+from always_on.core.agents.builtin.ruff_setup import (
+    RuffSetup,
+    extended_file,
+    format_decision,
+    lint_selection,
+    minor_of,
+    read_setup,
+    version_of,
+    wanted_files,
+)
 from always_on.core.contracts.plan import (
     DEDUPE_RE,
     SUMMARY_MAX,
@@ -60,13 +70,12 @@ from always_on.core.records import PlanContent
 
 PLAN_TOOL = "always_on_discovery_plan"
 REPORT_TOOL = "always_on_report"
-RUFF_CONFIGS = ("pyproject.toml", "ruff.toml", ".ruff.toml")
 MAX_CANDIDATES = 5  # rules scanned in detail per discovery before giving up
 
 
 def _ruff_argv(argv: list[str]) -> list[str]:
-    """Run `ruff` from wherever it is installed (often next to this interpreter, not on the client's PATH)."""
-    return [find_program("ruff"), *argv[1:]] if argv and argv[0] == "ruff" else argv
+    """Run always-on's own ruff (the version tidy compares with the project's pin), wherever pip installed it."""
+    return [bundled_program("ruff"), *argv[1:]] if argv and argv[0] == "ruff" else argv
 
 
 def _backticked(texts: list[str]) -> list[str]:
@@ -78,9 +87,15 @@ def _is_ruff_fix(line: str) -> bool:
     argv = command_argv(line)
     if len(argv) < 2 or argv[0] != "ruff" or "--unsafe-fixes" in argv:
         return False
-    if argv[1] == "check":
+    sub = next((a for a in argv[1:] if not a.startswith("-")), "")  # after global options like --isolated
+    if sub == "check":
         return "--fix" in argv
-    return argv[1] == "format" and "--check" not in argv and "--diff" not in argv
+    return sub == "format" and "--check" not in argv and "--diff" not in argv
+
+
+def _isolated(commands: list[str]) -> bool:
+    """Plans for a project without ruff configuration run `ruff --isolated`; so do tidy's own scans for them."""
+    return any("--isolated" in command_argv(c) for c in commands)
 
 
 def _plan(ctx: dict[str, Any]) -> PlanContent | None:
@@ -162,23 +177,40 @@ class TidyAgent(BuiltinAgent):
         argv = command_argv(line)
         return await turn.run(_ruff_argv(argv), display=line, title=title)
 
-    async def _uses_ruff(self, turn: Turn) -> bool:
-        """Does the project configure ruff? Only then is a whole-project `ruff format` a welcome change."""
-        for name in RUFF_CONFIGS:
+    async def _read_setup(self, turn: Turn) -> RuffSetup:
+        """The project's ruff tooling, read through the client: one tool call in the stream naming the files."""
+        call_id = await turn.tool_start("Read the project's ruff setup", "read")
+        listing: dict[str, list[str]] = {}
+        for folder in (".", "requirements", ".github/workflows"):
+            if folder != "." and "." in listing and folder.split("/", 1)[0] not in listing["."]:
+                continue
+            result = await turn.run_quiet(["ls", "-1A", folder])
+            if result.ok:
+                listing[folder] = [line.strip() for line in result.output.splitlines() if line.strip()]
+        files: dict[str, str] = {}
+        for name in wanted_files(listing):
             found = await turn.read_text(name)
-            if found.ok and (name != "pyproject.toml" or "[tool.ruff" in found.text):
-                return True
-        return False
+            if found.ok:
+                files[name] = found.text
+        setup = read_setup(files)
+        base = extended_file(setup)
+        if base and base not in files:  # `extend = "configs/ruff.toml"`: the base holds part of the selection
+            found = await turn.read_text(base)
+            if found.ok:
+                files[base] = found.text
+                setup = read_setup(files)
+        await turn.tool_end(call_id, True, f"Read: {', '.join(files) or 'no ruff-related file'}.")
+        return setup
 
     async def _findings(
-        self, turn: Turn, code: str, title: str
+        self, turn: Turn, code: str, title: str, isolated: bool = False
     ) -> tuple[list[Finding] | None, CommandResult]:
         """Findings of one rule (`format` → files `ruff format` would change); None when ruff could not tell."""
         if code == "format":
-            result = await self._ruff(turn, format_scan_command(), title, (0, 1))
+            result = await self._ruff(turn, format_scan_command(isolated), title, (0, 1))
             parse = parse_format_check
         else:
-            result = await self._ruff(turn, lint_scan_command(code), title, (0,))
+            result = await self._ruff(turn, lint_scan_command(code, isolated), title, (0,))
             parse = parse_findings
         if result.error is not None or result.exit_code not in ((0, 1) if code == "format" else (0,)):
             return None, result
@@ -188,8 +220,10 @@ class TidyAgent(BuiltinAgent):
             result.error = str(exc)
             return None, result
 
-    async def _statistics(self, turn: Turn, title: str) -> tuple[list[RuleStat] | None, CommandResult]:
-        result = await self._ruff(turn, stats_command(), title)
+    async def _statistics(
+        self, turn: Turn, title: str, isolated: bool = False, check_options: list[str] | None = None
+    ) -> tuple[list[RuleStat] | None, CommandResult]:
+        result = await self._ruff(turn, stats_command(isolated, check_options), title)
         if result.error is not None or result.exit_code != 0:
             return None, result
         try:
@@ -205,32 +239,61 @@ class TidyAgent(BuiltinAgent):
             await turn.say("tidy needs the client's terminal capability to run ruff; nothing to propose.")
             return "end_turn"
         existing = {str(p.get("dedupe_key")) for p in ctx.get("existing_plans") or [] if isinstance(p, dict)}
+        setup = await self._read_setup(turn)
+        version = await self._ruff(turn, ["ruff", "--version"], "Which ruff tidy runs")
+        bundled = version_of(version.output) if version.ok else None
+        selection = lint_selection(setup)
+        isolated = selection.isolated
+        await turn.say(
+            f"tidy runs ruff {bundled or '(version unknown)'}; lint fixes only for {selection.description}."
+        )
+        for note in setup.notes:
+            await turn.say(f"Note: {note}.")
+        other_pins = [p for p in setup.pins if bundled and p.minor != minor_of(bundled)]
+        if other_pins and setup.select is not None:  # (without `select`, the selection already says it)
+            await turn.say(
+                f"Note: the project pins ruff {other_pins[0].version} ({other_pins[0].where}); a rule tidy "
+                "proposes is one the project selects, but tidy's ruff may know rules (and fixes) its ruff does not."
+            )
+        allow_format, format_reason = format_decision(setup, bundled)
+        if "ruff:format" not in existing:
+            await turn.say(format_reason)
         await turn.say("Scanning the project with ruff for findings that have a safe automatic fix…")
-        stats, scan = await self._statistics(turn, "Count ruff findings per rule")
+        stats, scan = await self._statistics(
+            turn, "Count ruff findings per rule", isolated, selection.check_options
+        )
         if stats is None:
             message = scan.error or f"{scan.status()}: {clip(scan.output, 800)}"
+            if scan.error is None and scan.exit_code == 2 and setup.configured:
+                # The project's configuration is for another ruff (a removed rule, an unknown setting): that is
+                # not tidy failing, and no plan tidy could make would be one the project's own ruff produces.
+                await turn.say(
+                    f"Nothing to propose: ruff {bundled or ''} cannot use the project's ruff configuration "
+                    f"({setup.config_file}): {clip(scan.output.strip(), 800)}"
+                )
+                return "end_turn"
             await turn.say(f"ruff check could not scan the project ({message}).")
             raise RequestError(-32603, f"tidy: ruff check could not scan the project: {message}")
         fixable = sorted((s for s in stats if s.fixable_count), key=lambda s: (-s.fixable_count, s.code))
         if fixable:
             listing = ", ".join(f"{s.code} {s.name} ({s.fixable_count})" for s in fixable[:10])
             await turn.say(f"Findings with a safe automatic fix: {listing}.")
+        why = f"The rule is one of {selection.description}."
         for stat in candidates(stats, existing)[:MAX_CANDIDATES]:
-            findings, result = await self._findings(turn, stat.code, f"List {stat.code} findings")
+            findings, result = await self._findings(turn, stat.code, f"List {stat.code} findings", isolated)
             if findings is None:
                 await turn.say(
                     f"Could not list the {stat.code} findings ({result.error or result.status()})."
                 )
                 continue
-            group = next(
-                (g for g in lint_groups(findings, complete=not result.truncated) if g.code == stat.code), None
-            )
+            groups = lint_groups(findings, complete=not result.truncated, isolated=isolated, why=why)
+            group = next((g for g in groups if g.code == stat.code), None)
             if group is not None:
                 return await self._propose(turn, tools, group)
             await turn.say(f"{stat.code}: no file where every finding has a safe fix; skipping it.")
-        if "ruff:format" not in existing and await self._uses_ruff(turn):
-            findings, _ = await self._findings(turn, "format", "Check formatting with ruff format")
-            group = format_group(findings or [])
+        if "ruff:format" not in existing and allow_format:
+            findings, _ = await self._findings(turn, "format", "Check formatting with ruff format", isolated)
+            group = format_group(findings or [], isolated=isolated, why=format_reason)
             if group is not None:
                 return await self._propose(turn, tools, group)
         taken = sorted(k for k in existing if k.startswith("ruff:") and any(s.key == k for s in fixable))
@@ -290,7 +353,8 @@ class TidyAgent(BuiltinAgent):
                 else f"ruff check --fix --no-cache --select {code} ."
             ]
         await turn.say(f"Executing `{key}`: {plan.title}")
-        before, _ = await self._findings(turn, code, f"Count {code} findings before the fix")
+        isolated = _isolated(fixes)
+        before, _ = await self._findings(turn, code, f"Count {code} findings before the fix", isolated)
         for line in fixes:
             result = await self._command(turn, line, f"Fix: {line}")
             if result.error is not None or result.exit_code not in (0, 1):
@@ -303,7 +367,7 @@ class TidyAgent(BuiltinAgent):
             await turn.say(
                 f"`{line}` finished ({result.status()}):\n{clip(result.output.strip(), 1500) or '(no output)'}"
             )
-        after, _ = await self._findings(turn, code, f"Count {code} findings after the fix")
+        after, _ = await self._findings(turn, code, f"Count {code} findings after the fix", isolated)
         if before is not None and after is not None:
             counts_before = _per_file(before)
             counts_after = _per_file(after)
@@ -332,9 +396,10 @@ class TidyAgent(BuiltinAgent):
             await turn.say("No plan in the prompt's always-on-context block; cannot write a report.")
             raise RequestError(-32602, "tidy: the report prompt carries no plan")
         await turn.say("Re-running the plan's verification commands for the report…")
-        results = [await self._command(turn, c, f"Verify: {c}") for c in plan_verification_commands(plan)]
+        commands = plan_verification_commands(plan)
+        results = [await self._command(turn, c, f"Verify: {c}") for c in commands]
         follow_ups: list[str] = []
-        stats, _ = await self._statistics(turn, "Look for remaining fixable findings")
+        stats, _ = await self._statistics(turn, "Look for remaining fixable findings", _isolated(commands))
         for stat in candidates(stats or [], {plan.dedupe_key}):
             follow_ups.append(
                 f"- `{stat.key}`: {stat.fixable_count} {stat.name} finding(s) ruff can fix safely (a later plan)"
