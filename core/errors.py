@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     AGENT_PROTOCOL_ERROR = "agent_protocol_error"
     AGENT_TOOL_LIMIT = "agent_tool_limit"
     AGENT_NOT_FOUND = "agent_not_found"
+    AGENT_AUTH_REQUIRED = "agent_auth_required"
+    MODEL_UNREACHABLE = "model_unreachable"
     STORE_CORRUPT = "store_corrupt"
     CONFIG_INVALID = "config_invalid"
     ILLEGAL_TRANSITION = "illegal_transition"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,11 @@ def _configured_spec(name: str, cfg: AgentConfig) -> AgentSpec:
             env["ALWAYS_ON_OPENAI_MODEL"] = cfg.model
         if cfg.api_key_env:
             env["ALWAYS_ON_OPENAI_API_KEY_ENV"] = cfg.api_key_env
+            # The runtime hands agents a scrubbed environment (no credentials); the key the user named is
+            # passed to this agent's process only (terminals it asks for never see it).
+            key = os.environ.get(cfg.api_key_env)
+            if key is not None and cfg.api_key_env not in env:
+                env[cfg.api_key_env] = key
     return AgentSpec(name=name, command=argv, env=env, kind=cfg.kind, model=cfg.model)
 
 

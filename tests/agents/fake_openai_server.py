@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1 (real HTTP, stdlib, in a thread).
 
 Each POST to /v1/chat/completions gets the next scripted answer; the last one repeats when the script runs out.
-Every request body and its headers are recorded for the test to inspect.
+Every request body and its headers are recorded for the test to inspect. A `Hold()` step answers nothing until
+the test calls `release()` (how a model that does not answer within the client's timeout is played).
 """
 
 from __future__ import annotations
@@ -39,10 +40,21 @@ def text(content: str) -> dict[str, Any]:
     }
 
 
+class Hold:
+    """A script step that keeps the request open until `release()`; `reached` is set when a request arrives."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeOpenAI:
     """Context manager: `with FakeOpenAI([answer, (500, body), ...]) as api: api.base_url ...`."""
 
-    def __init__(self, script: list[dict[str, Any] | tuple[int, Any]]) -> None:
+    def __init__(self, script: list[dict[str, Any] | tuple[int, Any] | Hold]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -54,12 +66,19 @@ class FakeOpenAI:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 status, answer = fake._answer(self.path, body, dict(self.headers))
+                if isinstance(answer, Hold):
+                    answer.reached.set()
+                    answer.released.wait()
+                    status, answer = 200, text("too late")
                 data = (answer if isinstance(answer, str) else json.dumps(answer)).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up (timeout) and closed the connection
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -85,6 +104,9 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for step in self.script:
+            if isinstance(step, Hold):
+                step.release()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 from acp import RequestError, text_block
-from builtin_harness import RecordingClient, context_prompt, mcp_server, prompt, spawn
-from fake_openai_server import FakeOpenAI, text, tool_call
+from builtin_harness import BIN, RecordingClient, context_prompt, mcp_server, prompt, spawn
+from fake_openai_server import FakeOpenAI, Hold, text, tool_call
 from helpers import make_repo
 
 from always_on.core.agents.builtin.openai_agent import OpenAIConfig
-from always_on.core.records import PlanContent
+from always_on.core.agents.gateway import AgentGateway
+from always_on.core.agents.spec import PhaseLimits
+from always_on.core.config import parse_config
+from always_on.core.records import Phase, PlanContent
 
 OLD = "def add(a, b):\n    return a+b\n"
 NEW = "def add(a: int, b: int) -> int:\n    return a + b\n"
@@ -107,8 +112,62 @@ async def test_http_error_fails_the_turn_clearly(project: Path) -> None:
             with pytest.raises(RequestError) as failure:
                 await prompt(conn, session.session_id, [text_block("hello")])
             assert proc.returncode is None  # an endpoint failure fails the turn, not the agent
-    assert "HTTP 500" in str(failure.value) and "model exploded" in str(failure.value)
-    assert "Model request failed" in client.messages() and "HTTP 500" in client.messages()
+    message = f"model_unreachable: {api.base_url} — HTTP 500 Internal Server Error: model exploded"
+    assert str(failure.value) == message
+    assert failure.value.data["errorCode"] == "model_unreachable"
+    assert failure.value.data["reason"] == "HTTP 500 Internal Server Error"
+    assert "Model request failed" in client.messages() and message in client.messages()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_key_is_agent_auth_required_naming_the_variable(project: Path, status: int) -> None:
+    client = RecordingClient()
+    body = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+    with FakeOpenAI([(status, body)]) as api:
+        async with spawn("openai", client, **env(api, ALWAYS_ON_OPENAI_API_KEY_ENV="MY_LLM_KEY")) as (
+            conn,
+            _,
+        ):
+            session = await conn.new_session(cwd=str(project), mcp_servers=[])
+            with pytest.raises(RequestError) as failure:
+                await prompt(conn, session.session_id, [text_block("hello")])
+    assert "Authorization" not in api.headers[0]  # no key set: none sent
+    text_ = str(failure.value)
+    assert text_.startswith(f"agent_auth_required: {api.base_url} answered HTTP {status} ")
+    assert "Incorrect API key provided" in text_ and "MY_LLM_KEY is not set" in text_
+    assert failure.value.data["errorCode"] == "agent_auth_required"
+
+
+async def test_a_model_that_does_not_answer_in_time_is_a_named_timeout(project: Path) -> None:
+    client = RecordingClient()
+    hold = Hold()
+    with FakeOpenAI([hold]) as api:
+        async with spawn("openai", client, **env(api, ALWAYS_ON_OPENAI_TIMEOUT="0.5")) as (conn, proc):
+            session = await conn.new_session(cwd=str(project), mcp_servers=[])
+            with pytest.raises(RequestError) as failure:
+                await prompt(conn, session.session_id, [text_block("hello")])
+            assert hold.reached.is_set() and proc.returncode is None
+    assert str(failure.value) == f"model_unreachable: {api.base_url} — ReadTimeout after 0.5 s"
+    assert failure.value.data == {
+        "errorCode": "model_unreachable",
+        "endpoint": api.base_url,
+        "reason": "ReadTimeout after 0.5 s",
+        "details": str(failure.value),
+    }
+
+
+async def test_an_endpoint_nobody_listens_on_names_the_connection_error(project: Path) -> None:
+    with FakeOpenAI([text("unused")]) as api:
+        closed = api.base_url  # the port is free again once the server is gone
+    client = RecordingClient()
+    async with spawn("openai", client, ALWAYS_ON_OPENAI_BASE_URL=closed, ALWAYS_ON_OPENAI_MODEL="m") as (
+        conn,
+        _,
+    ):
+        session = await conn.new_session(cwd=str(project), mcp_servers=[])
+        with pytest.raises(RequestError) as failure:
+            await prompt(conn, session.session_id, [text_block("hello")])
+    assert str(failure.value).startswith(f"model_unreachable: {closed} — ConnectError: ")
 
 
 async def test_refusals_and_bad_arguments_go_back_to_the_model(project: Path) -> None:
@@ -175,3 +234,60 @@ def test_config_reads_the_key_from_the_named_variable() -> None:
     assert OpenAIConfig.from_env({"ALWAYS_ON_OPENAI_MODEL": "m"}).api_key is None
     with pytest.raises(ValueError, match="ALWAYS_ON_OPENAI_MAX_TURNS"):
         OpenAIConfig.from_env({"ALWAYS_ON_OPENAI_MODEL": "m", "ALWAYS_ON_OPENAI_MAX_TURNS": "0"})
+
+
+async def test_api_key_env_reaches_the_endpoint_through_the_runtime_and_not_the_terminals(
+    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch, policy_for, sink
+) -> None:
+    """Configured like a user would: `api_key_env` names a variable exported where always-on runs."""
+    monkeypatch.setenv("MY_LLM_KEY", "sk-from-the-users-env")
+    script = [tool_call("run_command", {"command": "printenv MY_LLM_KEY"}, "c1"), text("done")]
+    with FakeOpenAI(script) as api:
+        agent = {
+            "command": [],
+            "kind": "openai",
+            "base_url": api.base_url,
+            "model": "m",
+            "api_key_env": "MY_LLM_KEY",
+        }
+        spec = parse_config({"agents": {"local": agent}}).agent_spec("local")
+        async with AgentGateway(spec, on_event=sink, cwd=project) as gateway:
+            result = await gateway.run_phase(
+                run_id="run-key",
+                phase=Phase.EXECUTION,
+                cwd=project,
+                policy=policy_for(project),
+                prompt="check the key",
+                mcp_servers=[],
+                limits=PhaseLimits(timeout_seconds=60, max_tool_calls=10),
+            )
+    assert result.error is None and result.stop_reason == "end_turn"
+    assert [h.get("Authorization") for h in api.headers] == ["Bearer sk-from-the-users-env"] * 2
+    terminal_answer = api.requests[1]["messages"][-1]["content"]
+    assert "sk-from-the-users-env" not in terminal_answer  # the agent has the key; its terminals do not
+
+
+async def test_ruff_runs_from_always_ons_environment_when_not_on_path(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """always-on started as `~/venv/bin/always-on` without activating the venv: ruff is not on PATH."""
+    without_ruff = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if p and not shutil.which("ruff", path=p)
+    )
+    monkeypatch.setenv("PATH", without_ruff)  # the client's terminals inherit it too
+    script = [
+        tool_call("run_command", {"command": "ruff --version"}, "c1"),
+        tool_call("run_command", {"command": "ruff check --select F401 . && echo all-clean"}, "c2"),
+        text("ok"),
+    ]
+    client = RecordingClient()
+    with FakeOpenAI(script) as api:
+        async with spawn("openai", client, **env(api, PATH=without_ruff)) as (conn, _):
+            session = await conn.new_session(cwd=str(project), mcp_servers=[])
+            resp = await prompt(conn, session.session_id, [text_block("lint")])
+    assert resp.stop_reason == "end_turn"
+    bundled = str(Path(BIN) / "ruff")
+    assert client.commands[0] == [bundled, "--version"]
+    assert client.commands[1] == ["sh", "-c", f"{bundled} check --select F401 . && echo all-clean"]
+    assert api.requests[1]["messages"][-1]["content"].startswith("exit 0\nruff ")
+    assert api.requests[2]["messages"][-1]["content"].endswith("All checks passed!\nall-clean\n")

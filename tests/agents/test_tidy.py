@@ -13,7 +13,7 @@ from acp import RequestError
 from builtin_harness import BIN, RecordingClient, context_prompt, mcp_server, prompt, spawn
 from helpers import make_repo, tree_hashes
 
-from always_on.core.agents.builtin.common import find_program
+from always_on.core.agents.builtin.common import bundled_program, find_program, with_bundled_tools
 from always_on.core.agents.builtin.finders import (
     candidates,
     lint_groups,
@@ -307,3 +307,23 @@ def test_ruff_is_found_next_to_the_interpreter_when_not_on_path(monkeypatch: pyt
     monkeypatch.setenv("PATH", "/nonexistent")
     assert find_program("ruff") == RUFF
     assert find_program("no-such-tool-xyz") == "no-such-tool-xyz"
+
+
+def test_always_ons_own_ruff_is_used_where_path_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (
+        bundled_program("ruff") == RUFF
+    )  # ruff's own find_ruff_bin: the copy this interpreter's pip installed
+    assert with_bundled_tools(["ruff", "check", "."]) == [
+        "ruff",
+        "check",
+        ".",
+    ]  # on PATH: as the user typed it
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert with_bundled_tools(["ruff", "check", "."]) == [RUFF, "check", "."]
+    line = "ruff check . && echo ruff; (ruff format --check .) | tail -1; x=$(ruff --version); ruffian"
+    assert with_bundled_tools(["sh", "-c", line]) == [
+        "sh",
+        "-c",
+        f"{RUFF} check . && echo ruff; ({RUFF} format --check .) | tail -1; x=$({RUFF} --version); ruffian",
+    ]
+    assert with_bundled_tools(["pytest", "-q"]) == ["pytest", "-q"]  # only what always-on itself ships

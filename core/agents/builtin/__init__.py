@@ -27,6 +27,15 @@ def make_agent(name: str) -> Any:
     raise KeyError(name)
 
 
+def banner(name: str) -> str:
+    """What someone who started the agent by hand in a terminal needs to know: it is not interactive."""
+    return (
+        f"always-on {name} agent: speaks ACP (JSON-RPC 2.0) on stdin/stdout and waits for a client — it is not "
+        f"interactive. Use it through always-on (`always-on run --agent {name}`) or give `always-on agent {name}` "
+        "to an ACP client (Zed, acpx...) as the agent command. Ctrl-D quits."
+    )
+
+
 def run(name: str) -> int:
     """Run the built-in agent `name` as an ACP agent on stdin/stdout; the exit code for the CLI."""
     import acp
@@ -36,6 +45,8 @@ def run(name: str) -> int:
     except KeyError:
         print(f"unknown built-in agent '{name}'; choose one of: {', '.join(AGENT_NAMES)}", file=sys.stderr)
         return 2
+    if sys.stdin.isatty():  # started by hand; a client always connects through pipes
+        print(banner(name), file=sys.stderr, flush=True)
     # stdout is the protocol channel: every log line goes to stderr.
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format=f"[{name}] %(levelname)s %(message)s"

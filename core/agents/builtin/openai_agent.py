@@ -4,8 +4,9 @@ Configuration, from the environment (the runtime sets these from the agents tabl
 - ``ALWAYS_ON_OPENAI_BASE_URL`` — API base URL; default ``http://127.0.0.1:11434/v1`` (Ollama). Requests go to
   ``{base}/chat/completions`` with ``stream: false``.
 - ``ALWAYS_ON_OPENAI_MODEL`` — the model name (required).
-- ``ALWAYS_ON_OPENAI_API_KEY_ENV`` — the NAME of the variable holding the API key (default ``OPENAI_API_KEY``).
-  No key set → no Authorization header (fine for local servers).
+- ``ALWAYS_ON_OPENAI_API_KEY_ENV`` — the NAME of the variable holding the API key (default ``OPENAI_API_KEY``),
+  sent as ``Authorization: Bearer``. The runtime passes the variable a configured agent names in ``api_key_env``
+  to this process only (its terminals get the scrubbed environment). No key set → no header (local servers).
 - ``ALWAYS_ON_OPENAI_MAX_TURNS`` — chat-completions requests per prompt turn (default 30).
 - ``ALWAYS_ON_OPENAI_TIMEOUT`` — seconds per HTTP request (default 300).
 
@@ -16,8 +17,13 @@ goes back to the model as a tool result starting with ``ERROR:`` so it can adapt
 
 Failure choice: missing configuration or an unusable endpoint (unreachable, HTTP error status, an answer that is not
 a chat completion) ends the turn with an agent message saying what happened *and* an ACP error response (JSON-RPC
--32603 carrying that message), so the runtime records the phase as failed, not as an empty success. Reaching the
-turn limit ends with a message and stop reason ``max_turn_requests``.
+-32603 carrying that message), so the runtime records the phase as failed, not as an empty success. The message
+starts with a stable error code and the error's ``data`` carries it as ``errorCode`` (with ``endpoint`` and
+``reason``), so the runtime can map it without parsing prose:
+- ``agent_auth_required: http://host/v1 answered HTTP 401 Unauthorized: <body>; <which variable to set>``
+- ``model_unreachable: http://host/v1 — ReadTimeout after 30 s`` (or ``ConnectError: ...``, or
+  ``HTTP 500 Internal Server Error: <body>``, or ``the answer is not a chat completion ...``)
+Reaching the turn limit ends with a message and stop reason ``max_turn_requests``.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from always_on.core.agents.builtin.common import (
     Turn,
     clip,
     command_argv,
+    with_bundled_tools,
 )
+from always_on.core.errors import ErrorCode
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"
 MAX_TOOL_RESULT = 20_000
@@ -53,6 +61,7 @@ class OpenAIConfig:
     api_key: str | None
     max_turns: int
     timeout: float
+    api_key_env: str = "OPENAI_API_KEY"  # the variable's name, for messages (never its value)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OpenAIConfig:
@@ -79,6 +88,7 @@ class OpenAIConfig:
             api_key=env.get(key_var) or None,
             max_turns=max_turns,
             timeout=timeout,
+            api_key_env=key_var,
         )
 
 
@@ -164,7 +174,75 @@ def _text_content(content: Any) -> str:
 
 
 class ModelError(Exception):
-    """The endpoint could not give a usable chat completion."""
+    """The endpoint could not give a usable chat completion; `code` is the stable error code the message starts
+    with (`model_unreachable` or `agent_auth_required`), `reason` the short cause (`ReadTimeout after 30 s`)."""
+
+    def __init__(self, code: ErrorCode, endpoint: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.endpoint = endpoint
+        self.reason = reason
+
+    def request_error(self) -> RequestError:
+        data = {
+            "errorCode": str(self.code),
+            "endpoint": self.endpoint,
+            "reason": self.reason,
+            "details": str(self),
+        }
+        return RequestError(-32603, str(self), data)
+
+
+def _body_excerpt(response: httpx.Response) -> str:
+    """The error an OpenAI-compatible server explains itself with (`error.message`), else the body's start."""
+    text = response.text.strip()
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        if isinstance(message, str) and message.strip():
+            text = message.strip()
+    except (ValueError, AttributeError):
+        pass
+    text = " ".join(text.split())
+    return (text[:297] + "...") if len(text) > 300 else (text or "(empty body)")
+
+
+def http_error(config: OpenAIConfig, response: httpx.Response) -> ModelError:
+    """An HTTP error status as a ModelError: 401/403 → agent_auth_required naming the key variable."""
+    status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    excerpt = _body_excerpt(response)
+    if response.status_code in (401, 403):
+        if config.api_key:
+            hint = f"the key in {config.api_key_env} was refused; check it, or set api_key_env to the right variable"
+        else:
+            hint = (
+                f"{config.api_key_env} is not set in always-on's environment; export the API key there "
+                "(or name another variable with api_key_env)"
+            )
+        return ModelError(
+            ErrorCode.AGENT_AUTH_REQUIRED,
+            config.base_url,
+            status,
+            f"{ErrorCode.AGENT_AUTH_REQUIRED}: {config.base_url} answered {status}: {excerpt}; {hint}",
+        )
+    return ModelError(
+        ErrorCode.MODEL_UNREACHABLE,
+        config.base_url,
+        status,
+        f"{ErrorCode.MODEL_UNREACHABLE}: {config.base_url} — {status}: {excerpt}",
+    )
+
+
+def transport_error(config: OpenAIConfig, exc: httpx.HTTPError) -> ModelError:
+    """No answer at all: a timeout names its kind and the configured limit, other failures their cause."""
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        reason = f"{kind} after {config.timeout:g} s"
+    else:
+        detail = str(exc).strip() or str(exc.__cause__ or "").strip()
+        reason = f"{kind}: {detail}" if detail else kind
+    message = f"{ErrorCode.MODEL_UNREACHABLE}: {config.base_url} — {reason}"
+    return ModelError(ErrorCode.MODEL_UNREACHABLE, config.base_url, reason, message)
 
 
 class OpenAIAgent(BuiltinAgent):
@@ -200,7 +278,7 @@ class OpenAIAgent(BuiltinAgent):
                         message = await self._complete(http, config, messages, tools)
                     except ModelError as exc:
                         await turn.say(f"Model request failed: {exc}")
-                        raise RequestError(-32603, f"openai agent: {exc}", {"details": str(exc)}) from None
+                        raise exc.request_error() from None
                     content = _text_content(message.get("content"))
                     calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
                     if content.strip():
@@ -238,22 +316,21 @@ class OpenAIAgent(BuiltinAgent):
         try:
             response = await http.post(url, json=payload, headers=headers)
         except httpx.HTTPError as exc:
-            raise ModelError(
-                f"could not reach the model endpoint {url}: {exc or type(exc).__name__}"
-            ) from None
+            raise transport_error(config, exc) from None
         if response.status_code >= 400:
-            raise ModelError(
-                f"the model endpoint {url} answered HTTP {response.status_code}: {clip(response.text.strip(), 600)}"
-            )
+            raise http_error(config, response)
         try:
             data = response.json()
             message = data["choices"][0]["message"]
             if not isinstance(message, dict):
                 raise TypeError("message is not an object")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
+            reason = f"the answer is not a chat completion ({type(exc).__name__}: {exc})"
             raise ModelError(
-                f"the model endpoint {url} did not answer with a chat completion ({exc}): "
-                f"{clip(response.text.strip(), 400)}"
+                ErrorCode.MODEL_UNREACHABLE,
+                config.base_url,
+                reason,
+                f"{ErrorCode.MODEL_UNREACHABLE}: {config.base_url} — {reason}: {clip(response.text.strip(), 400)}",
             ) from None
         return message
 
@@ -329,7 +406,8 @@ class OpenAIAgent(BuiltinAgent):
             return _command_outcome(result)
         if name == "run_command":
             line = str(args["command"])
-            return _command_outcome(await turn.run_quiet(command_argv(line), display=line))
+            argv = with_bundled_tools(command_argv(line))  # `ruff` from always-on's env when not on PATH
+            return _command_outcome(await turn.run_quiet(argv, display=line))
         return ToolOutcome(False, f"unknown tool '{name}'")
 
 

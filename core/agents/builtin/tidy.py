@@ -1,10 +1,13 @@
 """The built-in `tidy` agent: deterministic, no model, no network — the default that works on a fresh machine.
 
 Per phase (read from the prompt's ```always-on-context``` block; without one it acts as discovery in its cwd):
-- discovery: scan with `ruff check` (and `ruff format --check` when the project configures ruff) through the
-  client's terminal, group findings with a *safe* automatic fix by rule, skip groups already in the backlog, and
-  propose the largest remaining one through `always_on_discovery_plan` (one retry after reading a rejection).
-  Nothing left → no plan, and it says so.
+- discovery: read the project's ruff setup (configuration, pre-commit, CI, pins — see `ruff_setup`), then scan
+  with `ruff check` over the project's own rule selection (and `ruff format --check` only when the project opts
+  into the formatter with a pin at the bundled ruff's minor version) through the client's terminal, group findings
+  with a *safe* automatic fix by rule, skip groups already in the backlog, and propose the largest remaining one
+  through `always_on_discovery_plan` (one retry after reading a rejection). It says which rules it used and why
+  formatting was or was not considered. Nothing left → no plan, and it says so; so does a project configuration
+  the bundled ruff cannot read (that is not tidy failing).
 - execution: run the plan's ruff fix command(s), then every verification command; a failed verification ends the
   turn with a message starting "Verification failed". A plan tidy cannot execute (not a `ruff:` plan, the fix
   could not run) is an ACP error, so the runtime records a failure.
