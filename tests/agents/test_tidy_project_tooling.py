@@ -59,6 +59,10 @@ async def test_ruff_format_pinned_at_another_minor_version_is_not_proposed(tmp_p
     )
     assert f"tidy runs ruff {BUNDLED}" in said
     assert "Formatting is not proposed" in said and "restyle code the project's own ruff leaves alone" in said
+    last = said.rstrip().splitlines()[-1]  # what `always-on run` prints for a no_plan fire
+    assert last.startswith(
+        "No fixable findings; nothing to propose. Formatting is not proposed: the project pins"
+    )
 
 
 async def test_ruff_without_its_formatter_gets_no_formatting_plan(tmp_path: Path) -> None:

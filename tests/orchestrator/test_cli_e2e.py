@@ -63,12 +63,18 @@ def test_demo_then_apply_removes_the_findings(tmp_path):
 
 
 def test_real_world_package_fire_and_apply(tmp_path):
-    """A copy of a real, published Python package (smmap, installed with GitPython) with real lint findings."""
+    """A copy of a real, published Python package (smmap, installed with GitPython) with real lint findings.
+
+    tidy fixes only rules the project selects, so the copy gets the ruff configuration a maintainer would add
+    (pyflakes, pycodestyle errors and import sorting); without one only ruff's old defaults apply, where smmap has
+    nothing safely fixable.
+    """
     project = tmp_path / "smmap-copy"
     shutil.copytree(
         Path(smmap.__file__).parent, project / "smmap", ignore=shutil.ignore_patterns("__pycache__")
     )
-    make_repo(project, {"README.md": "smmap copy\n"})
+    config = '[tool.ruff.lint]\nselect = ["E4", "E7", "E9", "F", "I"]\n'
+    make_repo(project, {"README.md": "smmap copy\n", "pyproject.toml": config})
     before = ruff_codes(project)
     run = cli("run", "--json", "--project", str(project))
     assert run.returncode == 0, run.stderr

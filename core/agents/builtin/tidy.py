@@ -301,7 +301,9 @@ class TidyAgent(BuiltinAgent):
                 return await self._propose(turn, tools, group)
         taken = sorted(k for k in existing if k.startswith("ruff:") and any(s.key == k for s in fixable))
         note = f" (already in the backlog: {', '.join(taken)})" if taken else ""
-        await turn.say(f"No fixable findings; nothing to propose{note}.")
+        # The last message is what a one-line summary shows (`always-on run`): it carries the formatting reason.
+        skipped = f" {format_reason}" if not allow_format and "ruff:format" not in existing else ""
+        await turn.say(f"No fixable findings; nothing to propose{note}.{skipped}")
         return "end_turn"
 
     async def _propose(self, turn: Turn, tools: McpTools, group: FindingGroup) -> str:
