@@ -3,7 +3,7 @@
 tidy proposes only what the project's own tooling would produce (issue 15):
 - lint fixes only for the rules the project's configuration selects. ruff applies an explicit `select` itself.
   Without one, the project gets *its* ruff's defaults — and those changed in ruff 0.16 (from E4/E7/E9/F, 59 rules,
-  to 413 rules), so for a project whose ruff is older or not pinned tidy passes the old default selection
+  to over 400), so for a project whose ruff is older or not pinned tidy passes the old default selection
   explicitly, with the project's `extend-select` and `ignore`. A project that does not configure ruff at all gets
   only the old defaults too (pyflakes and pycodestyle errors: what any Python developer accepts), isolated from
   the user's own ruff configuration.
@@ -30,7 +30,7 @@ PRE_COMMIT_FILES = (".pre-commit-config.yaml", ".pre-commit-config.yml")
 TASK_FILES = ("tox.ini", "noxfile.py", "Makefile", "justfile", ".gitlab-ci.yml", "setup.cfg", "Pipfile")
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
 LEGACY_DEFAULT_RULES = ("E4", "E7", "E9", "F")  # ruff's default selection from 0.1 to 0.15
-EXPANDED_DEFAULTS_SINCE = (0, 16)  # ruff 0.16 enables 413 rules by default
+EXPANDED_DEFAULTS_SINCE = (0, 16)  # ruff 0.16 enables over 400 rules by default
 _REQUIREMENTS_NAME = re.compile(r"^(?:.*requirements.*|constraints.*)\.(?:txt|in)$", re.IGNORECASE)
 _WORKFLOW_NAME = re.compile(r"\.ya?ml$")
 
