@@ -10,33 +10,21 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, Select, Static
 
-from always_on.core.records import PlanRecord, PlanStatus
+from always_on.core.records import OPEN_PLAN_STATUSES, PlanRecord, PlanStatus
 from always_on.tui.screens.base import RecordTableScreen
+from always_on.tui.styles import plan_status_cell
 from always_on.tui.widgets.table import BatchedFill, RowTable, fit_columns
 
-STATUS_STYLE = {
-    PlanStatus.READY: "cyan",
-    PlanStatus.EXECUTING: "bold yellow",
-    PlanStatus.COMPLETED: "green",
-    PlanStatus.COMPLETED_NO_REPORT: "yellow",
-    PlanStatus.FAILED: "bold red",
-    PlanStatus.APPLIED: "blue",
-    PlanStatus.ARCHIVED: "dim",
-}
 ALL = "all"
 OPEN = "open"
 FILTERS = [ALL, OPEN, *[s.value for s in PlanStatus]]
-
-
-def status_cell(status: PlanStatus) -> Text:
-    return Text(str(status), style=STATUS_STYLE.get(status, ""))
 
 
 def matches(plan: PlanRecord, flt: str) -> bool:
     if flt == ALL:
         return True
     if flt == OPEN:
-        return plan.status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED)
+        return plan.status in OPEN_PLAN_STATUSES
     return plan.status == flt
 
 
@@ -97,7 +85,7 @@ class BacklogScreen(RecordTableScreen):
 
         def row(plan: PlanRecord) -> tuple[str, list[Text]]:
             cells = [
-                status_cell(plan.status),
+                plan_status_cell(plan.status),
                 Text(plan.title),
                 Text(plan.dedupe_key, style="dim"),
                 Text(clock.short(plan.created_at)),
@@ -128,7 +116,7 @@ class BacklogScreen(RecordTableScreen):
             )
             return
         out = Text.assemble(
-            status_cell(plan.status),
+            plan_status_cell(plan.status),
             " ",
             (plan.title, "bold"),
             "\n",

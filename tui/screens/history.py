@@ -9,12 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from always_on.core.records import FireOutcome, RunHistoryEntry
+from always_on.core.records import RunHistoryEntry
 from always_on.tui.clock import duration
 from always_on.tui.screens.base import RecordTableScreen
+from always_on.tui.styles import outcome_text
 from always_on.tui.widgets.table import BatchedFill, RowTable, fit_columns
-
-OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
 
 
 class HistoryScreen(RecordTableScreen):
@@ -67,7 +66,7 @@ class HistoryScreen(RecordTableScreen):
             return run.run_id, [
                 Text(clock.short(run.started_at)),
                 Text(str(run.kind)),
-                Text(str(run.outcome), style=OUTCOME_STYLE.get(run.outcome, "")),
+                outcome_text(run.outcome),
                 Text(duration(run.duration_seconds)),
                 self._plan_cell(run),
                 error,
