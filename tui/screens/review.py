@@ -25,6 +25,20 @@ from always_on.tui.styles import DEPENDENCY_STYLE, plan_status_cell
 from always_on.tui.widgets.diff_view import DiffView
 from always_on.tui.widgets.table import elide_left, fit_columns, keep_cursor
 
+# A refused apply, by error code: the dialog's title, what to do, and what its file list is.
+APPLY_FAILURES = {
+    ErrorCode.APPLY_CONFLICT: (
+        "Apply conflict — nothing was changed",
+        "Your checkout was left exactly as it was.",
+        "Conflicting files:",
+    ),
+    ErrorCode.CHECKOUT_DIRTY: (
+        "Uncommitted edits in the way — nothing was changed",
+        "Commit or stash your edits to these files, then apply again.",
+        "Files with uncommitted edits:",
+    ),
+}
+
 
 def short_sha(sha: str | None) -> str:
     return sha[:8] if sha else "–"
@@ -417,28 +431,10 @@ class ReviewScreen(MainScreen):
 
     def show_apply_failure(self, exc: AlwaysOnError) -> None:
         files = [str(f) for f in exc.details.get("files", []) or []]
-        if exc.code == ErrorCode.APPLY_CONFLICT:
-            dialog = MessageDialog(
-                "Apply conflict — nothing was changed",
-                f"{exc.message}\nYour checkout was left exactly as it was.",
-                files,
-                items_title="Conflicting files:",
-            )
-        elif exc.code == ErrorCode.CHECKOUT_DIRTY:
-            dialog = MessageDialog(
-                "Uncommitted edits in the way — nothing was changed",
-                f"{exc.message}\nCommit or stash your edits to these files, then apply again.",
-                files,
-                items_title="Files with uncommitted edits:",
-            )
-        else:
-            dialog = MessageDialog(
-                f"Apply refused ({exc.code})",
-                f"{exc.message}\nNothing was changed.",
-                files,
-                items_title="Files:",
-            )
-        self.app.push_screen(dialog)
+        title, hint, items_title = APPLY_FAILURES.get(
+            exc.code, (f"Apply refused ({exc.code})", "Nothing was changed.", "Files:")
+        )
+        self.app.push_screen(MessageDialog(title, f"{exc.message}\n{hint}", files, items_title=items_title))
 
     def action_archive(self) -> None:
         if self.cycle is None:

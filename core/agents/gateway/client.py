@@ -119,14 +119,7 @@ class AcpClient:
             lines = text.splitlines(keepends=True)
             start = max((line or 1) - 1, 0)
             text = "".join(lines[start : start + limit] if limit is not None else lines[start:])
-        self._events.emit(
-            ph,
-            AgentEventKind.FILE_READ,
-            str(target),
-            allowed=True,
-            reason=decision.reason,
-            data={"path": str(target), "chars": len(text)},
-        )
+        self._file_done(ph, AgentEventKind.FILE_READ, target, decision, len(text))
         return ReadTextFileResponse(content=text)
 
     async def write_text_file(
@@ -138,14 +131,7 @@ class AcpClient:
             target.write_text(content, encoding="utf-8")
         except OSError as exc:
             raise RequestError.invalid_params({"path": str(target), "reason": str(exc)}) from None
-        self._events.emit(
-            ph,
-            AgentEventKind.FILE_WRITE,
-            str(target),
-            allowed=True,
-            reason=decision.reason,
-            data={"path": str(target), "chars": len(content)},
-        )
+        self._file_done(ph, AgentEventKind.FILE_WRITE, target, decision, len(content))
         return WriteTextFileResponse()
 
     async def create_terminal(
@@ -259,6 +245,12 @@ class AcpClient:
             kind = AgentEventKind.FILE_WRITE if write else AgentEventKind.FILE_READ
             raise self._deny(ph, kind, str(target), decision.reason, {"path": str(target)})
         return ph, target, decision
+
+    def _file_done(
+        self, ph: PhaseState, kind: AgentEventKind, target: Path, decision: Decision, chars: int
+    ) -> None:
+        data = {"path": str(target), "chars": chars}
+        self._events.emit(ph, kind, str(target), allowed=True, reason=decision.reason, data=data)
 
     def _terminal(self, session_id: str, terminal_id: str) -> Terminal:
         self._require(session_id)
