@@ -99,20 +99,13 @@ class PhaseEvents:
         reason: str | None = None,
     ) -> None:
         """Build one AgentEvent of `ph` (the only place one is built) and deliver it."""
-        if (
-            data is None and allowed is None and reason is None
-        ):  # streamed chunks: the fewest fields to validate
-            event = AgentEvent(run_id=ph.run_id, phase=ph.phase, kind=kind, text=text)
-        else:
-            event = AgentEvent(
-                run_id=ph.run_id,
-                phase=ph.phase,
-                kind=kind,
-                text=text,
-                allowed=allowed,
-                reason=reason,
-                data={} if data is None else data,
-            )
+        # Streamed chunks carry none of these: leaving them out keeps the hot path's validation small.
+        extra = (
+            {}
+            if data is None and allowed is None and reason is None
+            else {"allowed": allowed, "reason": reason, "data": {} if data is None else data}
+        )
+        event = AgentEvent(run_id=ph.run_id, phase=ph.phase, kind=kind, text=text, **extra)
         try:
             self._on_event(event)
         except Exception:
