@@ -25,11 +25,12 @@ Decisions worth knowing:
 - Shell strings run under /bin/sh (dash) or bash: syntax the two read differently (`&>`, `|&`) is denied.
 
 Where each rule lives: `kernel` (Policy: the public checks, the walk from a parsed script to each command and
-the dispatch to its family), one module per command family (`shell_builtins`, `wrappers` for `sh -c`/`env`/
-`xargs`..., `text_tools`, `files`, `git`, `python`, `node`, `make`), the shared pieces (`call`: one command
-being checked; `words`: options and values; `confinement`: where paths may lead; `programs`: names and the
-refused kinds of program; `variables`: variables inside commands), and, apart from any decision, the
-`environment` allow-list and the `secret_paths` rules. The shell parser itself is `agents.shell_parse`.
+the dispatch to its family); one module per command family (`shell_builtins`, `wrappers` for `sh -c`/`env`/
+`xargs`..., `text_tools`, `files`, `git`, `python`, `node`, `make`); the shared pieces (`call`: one command being
+checked; `words`: options and values; `confinement`: where paths may lead; `programs`: names and the refused
+kinds of program; `variables`: variables inside commands; `tool_calls`: what a permission request names;
+`decision`: the answer, and `deny`); and, apart from any decision, the `environment` allow-list and the
+`secret_paths` rules. The shell parser itself is `agents.shell_parse`.
 
 Limits, by design: a command that runs code the agent wrote (`pytest`, `python script.py`, `make test`,
 `npm test`) can do anything that code does; the policy allows those only in a writable phase, gives them an
