@@ -277,20 +277,15 @@ def cmd_diff(args) -> int:
 
 
 def cmd_apply(args) -> int:
-    from always_on.core.records import CycleStatus
-
     orch = _orchestrator(args)
     cycle, plan_ids = _cycle_and_plans(orch, args)
-    if cycle.status != CycleStatus.ACTIVE:
-        raise AlwaysOnError(
-            ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status.value}'; nothing to apply"
-        )
-    selected = plan_ids or orch.default_selection(cycle)
-    problems = orch.check_selection(cycle.id, selected) if selected else ["nothing to apply"]
-    if problems:
-        raise AlwaysOnError(ErrorCode.INVALID_SELECTION, "; ".join(problems))
+    prepared = orch.prepare_apply(cycle.id, plan_ids or None, files=not args.yes)
+    refusal = prepared.refusal()
+    if refusal is not None:
+        raise refusal
+    selected = prepared.selection
     if not args.yes:
-        files = orch.cycle_files(cycle.id, selected)
+        files = prepared.files
         print(f"Apply {len(selected)} plan(s) of cycle {cycle.id} to {orch.project} as uncommitted changes:")
         for f in files:
             print(f"  {f.path} (+{f.added} -{f.removed})")

@@ -72,27 +72,30 @@ class DormancyConfig(Section):
     )
 
 
+# What a snapshot workspace does not copy (names or globs, matched on every path component), by default.
+SNAPSHOT_IGNORE = [
+    ".git",
+    "node_modules",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "*.pyc",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+    "build",
+    "dist",
+    "*.egg-info",
+    ".DS_Store",
+]
+
+
 class WorkspaceConfig(Section):
     strategy: Literal["auto", "worktree", "snapshot"] = "auto"
     base_dir: str | None = None
     snapshot_max_mb: int = Field(500, gt=0)
-    snapshot_ignore: list[str] = Field(
-        default_factory=lambda: [
-            ".git",
-            "node_modules",
-            ".venv",
-            "venv",
-            "__pycache__",
-            "*.pyc",
-            ".mypy_cache",
-            ".pytest_cache",
-            ".ruff_cache",
-            ".tox",
-            "build",
-            "dist",
-            "*.egg-info",
-        ]
-    )
+    snapshot_ignore: list[str] = Field(default_factory=lambda: list(SNAPSHOT_IGNORE))
 
     def resolved_base(self) -> Path:
         return Path(self.base_dir).expanduser().resolve() if self.base_dir else paths.default_workspace_base()

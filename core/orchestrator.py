@@ -27,12 +27,12 @@ from always_on.core.contracts.report import fallback_report, parse_report, rende
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.event_log import AgentEventLog
 from always_on.core.records import (
-    APPLYABLE,
+    ARCHIVABLE,
+    OPEN_PLAN_STATUSES,
     RERUNNABLE,
     AgentEvent,
     CycleRecord,
     CycleStatus,
-    DependencyStatus,
     ErrorInfo,
     FileChange,
     FireOutcome,
@@ -48,6 +48,7 @@ from always_on.core.records import (
     new_id,
     utcnow,
 )
+from always_on.core.selection import ApplyPreparation, default_selection, prepare_apply
 from always_on.core.storage import ProjectStore, Store
 
 log = logging.getLogger(__name__)
@@ -726,39 +727,18 @@ class Orchestrator:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_FOUND, "this project has no active cycle to apply")
         return cycle
 
-    def default_selection(self, cycle: CycleRecord) -> list[str]:
-        plans = self.store.plans()
-        return [s.plan_id for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE]
-
-    def check_selection(self, cycle_id: str, plan_ids: list[str]) -> list[str]:
-        """Why this selection cannot be applied, in words, before anything runs; [] when it can."""
+    def prepare_apply(
+        self, cycle_id: str, plan_ids: list[str] | None = None, *, files: bool = True
+    ) -> ApplyPreparation:
+        """What applying `plan_ids` of the cycle (default: its applyable plans) would change, or why it is refused;
+        the CLI and the review screen show this before asking to confirm."""
         cycle = self.store.get_cycle(cycle_id)
-        plans = self.store.plans()
-        problems: list[str] = []
-        if not plan_ids:
-            return ["no plan is selected"]
-        for pid in plan_ids:
-            if not cycle.has_plan(pid):
-                problems.append(f"plan {pid} is not part of cycle {cycle.id}")
-                continue
-            state = cycle.plan_state(pid)
-            status = plans[pid].status if pid in plans else state.status
-            if status not in APPLYABLE:
-                problems.append(f"plan {pid} is '{status}', only completed plans can be applied")
-            if not state.commit_shas:
-                problems.append(f"plan {pid} has no commits")
-            if state.dependency_status == DependencyStatus.FAILED:
-                problems.append(
-                    f"dependency analysis failed for plan {pid}: {'; '.join(state.dependency_reasons)}"
-                )
-            missing = [d for d in state.depends_on if d not in plan_ids]
-            if missing:
-                why = "; ".join(state.dependency_reasons)
-                problems.append(
-                    f"plan {pid} depends on unselected plan(s) {', '.join(missing)}"
-                    + (f" ({why})" if why else "")
-                )
-        return problems
+        return prepare_apply(
+            cycle,
+            self.store.plans(),
+            plan_ids,
+            files=(lambda selection: self.cycle_files(cycle.id, selection)) if files else None,
+        )
 
     def apply(self, cycle_id: str | None = None, plan_ids: list[str] | None = None) -> ApplyReport:
         """Apply selected plans to the checkout; holds the fire lock so no fire runs meanwhile."""
@@ -787,7 +767,7 @@ class Orchestrator:
                 ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status}', not active"
             )
         self._refuse_while_executing(cycle, "apply")
-        selected = plan_ids or self.default_selection(cycle)
+        selected = plan_ids or default_selection(cycle, self.store.plans())
         if not selected:
             raise AlwaysOnError(
                 ErrorCode.NOTHING_TO_APPLY, f"cycle {cycle.id} has no completed plan to apply"
@@ -829,19 +809,13 @@ class Orchestrator:
         for pid in result.applied:
             self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.APPLIED))
         plans = self.store.plans()
-        remaining = [
-            s.plan_id
-            for s in cycle.plans
-            if s.plan_id not in result.applied
-            and plans.get(s.plan_id)
-            and plans[s.plan_id].status in APPLYABLE
-        ]
+        remaining = default_selection(cycle, plans)  # what is still applyable (the applied plans are not)
         open_plans = [
             s.plan_id
             for s in cycle.plans
             if s.plan_id not in result.applied
             and plans.get(s.plan_id)
-            and plans[s.plan_id].status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED)
+            and plans[s.plan_id].status in OPEN_PLAN_STATUSES
         ]
 
         def finish(c: CycleRecord) -> None:
@@ -915,13 +889,13 @@ class Orchestrator:
         unapplied = self._has_unapplied(cycle)
         for s in cycle.plans:
             p = plans.get(s.plan_id)
-            if p and p.status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED, PlanStatus.EXECUTING):
+            if p and p.status in ARCHIVABLE:
                 self.store.update_plan(s.plan_id, lambda p: p.set_status(PlanStatus.ARCHIVED))
 
         def archive(c: CycleRecord) -> None:
             c.set_status(CycleStatus.ARCHIVED)
             for s in c.plans:
-                if s.status not in (PlanStatus.APPLIED, PlanStatus.EXECUTING):
+                if s.status in ARCHIVABLE:
                     s.status = PlanStatus.ARCHIVED
 
         cycle = self.store.update_cycle(cycle.id, archive)
@@ -929,7 +903,7 @@ class Orchestrator:
 
     def archive_plan(self, plan_id: str) -> None:
         plan = self.store.get_plan(plan_id)
-        if plan.status in (PlanStatus.APPLIED, PlanStatus.EXECUTING, PlanStatus.ARCHIVED):
+        if plan.status not in ARCHIVABLE:
             raise AlwaysOnError(
                 ErrorCode.INVALID_SELECTION, f"plan {plan.id} is '{plan.status}' and cannot be archived"
             )

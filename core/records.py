@@ -83,6 +83,21 @@ class PhaseEventType(StrEnum):
     PROJECT_DISABLED = "project_disabled"
 
 
+class Gate(StrEnum):
+    """What holds back a scheduled tick of a project (DESIGN §6), in the order the scheduler checks them."""
+
+    DISABLED = "disabled"
+    PROJECT_DISABLED = "project_disabled"
+    PROJECT_MISSING = "project_missing"
+    DORMANT = "dormant"
+    AGENT_BUSY = "agent_busy"
+    COOLDOWN = "cooldown"
+    DAILY_BUDGET = "daily_budget"
+    LOCK_BUSY = "lock_busy"
+    CYCLE_FULL = "cycle_full"
+    INTERVAL = "interval"  # nothing is wrong: the next tick is not due yet
+
+
 class Phase(StrEnum):
     DISCOVERY = "discovery"
     WORKSPACE = "workspace"
@@ -110,17 +125,20 @@ CYCLE_TRANSITIONS: dict[CycleStatus, frozenset[CycleStatus]] = {
     CycleStatus.ARCHIVED: frozenset(),
 }
 
-RERUNNABLE = frozenset({PlanStatus.READY, PlanStatus.FAILED})
-APPLYABLE = frozenset({PlanStatus.COMPLETED, PlanStatus.COMPLETED_NO_REPORT})
-OPEN_PLAN_STATUSES = frozenset(
-    {
-        PlanStatus.READY,
-        PlanStatus.EXECUTING,
-        PlanStatus.COMPLETED,
-        PlanStatus.COMPLETED_NO_REPORT,
-        PlanStatus.FAILED,
-    }
-)
+
+def _statuses_reaching(
+    table: dict[PlanStatus, frozenset[PlanStatus]], target: PlanStatus
+) -> frozenset[PlanStatus]:
+    return frozenset(status for status, reachable in table.items() if target in reachable)
+
+
+# Status sets, derived from the transitions above so that a rule is written once:
+RERUNNABLE = _statuses_reaching(PLAN_TRANSITIONS, PlanStatus.EXECUTING)  # ready, failed
+APPLYABLE = _statuses_reaching(PLAN_TRANSITIONS, PlanStatus.APPLIED)  # completed, completed_no_report
+ARCHIVABLE = _statuses_reaching(PLAN_TRANSITIONS, PlanStatus.ARCHIVED)  # all but executing and the final ones
+FINAL_PLAN_STATUSES = frozenset(status for status, reachable in PLAN_TRANSITIONS.items() if not reachable)
+OPEN_PLAN_STATUSES = frozenset(PlanStatus) - FINAL_PLAN_STATUSES  # not yet applied or archived
+OPEN_CYCLE_STATUSES = frozenset(status for status, reachable in CYCLE_TRANSITIONS.items() if reachable)
 
 
 def check_transition(kind: str, table: dict, current: StrEnum, new: StrEnum) -> None:
@@ -164,7 +182,7 @@ class ProjectState(Record):
     active_cycle_id: str | None = None
     disabled_reason: str | None = None
     next_tick_at: datetime | None = None
-    blocked_by: str | None = None
+    blocked_by: Gate | None = None
 
     def enable(self) -> None:
         """The user's "work on this again": clears pause, disable-after-failures and dormancy."""

@@ -25,6 +25,7 @@ from always_on.core.records import (
     OPEN_PLAN_STATUSES,
     ErrorInfo,
     FireOutcome,
+    Gate,
     PhaseEvent,
     PhaseEventType,
     ProjectState,
@@ -34,31 +35,37 @@ from always_on.core.storage import ProjectStore, Store
 
 log = logging.getLogger(__name__)
 
-GATES = (
-    "disabled",
-    "project_disabled",
-    "project_missing",
-    "dormant",
-    "agent_busy",
-    "cooldown",
-    "daily_budget",
-    "lock_busy",
-    "cycle_full",
-)
-
 
 class GateStatus(BaseModel):
+    """Whether a tick of one project may fire now (`blocked_by` None), or which gate holds it back, and why."""
+
     project_id: str
     path: str
     enabled: bool
     paused: bool
     dormant_since: datetime | None = None
-    blocked_by: str | None = None
+    blocked_by: Gate | None = None
     detail: str | None = None
     next_tick_at: datetime | None = None
     disabled_reason: str | None = None
     last_outcome: str | None = None
     consecutive_failures: int = 0
+
+    @classmethod
+    def of_state(cls, project_id: str, st: ProjectState) -> GateStatus:
+        """What the project state records: the gate found by the last tick, without evaluating the gates."""
+        return cls(
+            project_id=project_id,
+            path=st.path,
+            enabled=st.enabled,
+            paused=st.paused,
+            dormant_since=st.dormant_since,
+            blocked_by=st.blocked_by,
+            next_tick_at=st.next_tick_at,
+            disabled_reason=st.disabled_reason,
+            last_outcome=st.last_outcome,
+            consecutive_failures=st.consecutive_failures,
+        )
 
 
 def evaluate_gates(
@@ -67,61 +74,54 @@ def evaluate_gates(
     """Which gate (if any) blocks a tick of this project now, and when the next tick is due."""
     now = now or utcnow()
     st: ProjectState = store.read_state()
-    status = GateStatus(
-        project_id=store.project_id,
-        path=st.path,
-        enabled=st.enabled and settings.scheduler.enabled,
-        paused=st.paused,
-        dormant_since=st.dormant_since,
-        disabled_reason=st.disabled_reason,
-        last_outcome=st.last_outcome,
-        consecutive_failures=st.consecutive_failures,
-    )
     sched = settings.scheduler
     due = st.next_tick_at
     if due is None and st.last_fire_finished_at is not None:
         due = st.last_fire_finished_at + timedelta(seconds=sched.interval_seconds)
-    status.next_tick_at = due
+    status = GateStatus.of_state(store.project_id, st).model_copy(
+        update={"enabled": st.enabled and sched.enabled, "blocked_by": None, "next_tick_at": due}
+    )
 
-    def block(gate: str, detail: str) -> GateStatus:
+    def block(gate: Gate, detail: str) -> GateStatus:
         status.blocked_by, status.detail = gate, detail
         return status
 
     if not sched.enabled:
-        return block("disabled", "the scheduler is disabled in the configuration")
+        return block(Gate.DISABLED, "the scheduler is disabled in the configuration")
     if not st.enabled:
-        return block("disabled", "the project is not enabled (run `always-on init`)")
+        return block(Gate.DISABLED, "the project is not enabled (run `always-on init`)")
     if st.paused:
-        return block("disabled", "paused by the user")
+        return block(Gate.DISABLED, "paused by the user")
     if st.disabled_reason:
-        return block("project_disabled", st.disabled_reason)
+        return block(Gate.PROJECT_DISABLED, st.disabled_reason)
     if not Path(st.path).is_dir():
-        return block("project_missing", f"{st.path} does not exist")
+        return block(Gate.PROJECT_MISSING, f"{st.path} does not exist")
     if st.dormant_since is not None:
         return block(
-            "dormant", f"no plan found at {st.dormant_since:%Y-%m-%d %H:%M} UTC; waiting for a file change"
+            Gate.DORMANT, f"no plan found at {st.dormant_since:%Y-%m-%d %H:%M} UTC; waiting for a file change"
         )
     if busy:
-        return block("agent_busy", "a fire is already running")
+        return block(Gate.AGENT_BUSY, "a fire is already running")
     if st.last_fire_finished_at is not None:
         ready_at = st.last_fire_finished_at + timedelta(seconds=sched.cooldown_seconds)
         if now < ready_at:
-            return block("cooldown", f"cooling down until {ready_at:%H:%M:%S} UTC")
+            return block(Gate.COOLDOWN, f"cooling down until {ready_at:%H:%M:%S} UTC")
     if st.runs_on(date.today()) >= sched.daily_budget:
-        return block("daily_budget", f"{sched.daily_budget} runs today already")
+        return block(Gate.DAILY_BUDGET, f"{sched.daily_budget} runs today already")
     holder = store.fire_lock().busy()
     if holder is not None:
-        return block("lock_busy", f"another process (pid {holder.pid}) is firing")
+        return block(Gate.LOCK_BUSY, f"another process (pid {holder.pid}) is firing")
     cycle = store.active_cycle()
     if cycle is not None:
         # the cycle's own per-plan states mirror plan statuses: no need to read the (possibly large) plan index
         open_count = sum(1 for s in cycle.plans if s.status in OPEN_PLAN_STATUSES)
         if open_count >= sched.max_plans_per_cycle:
             return block(
-                "cycle_full", f"the active cycle holds {open_count} open plans; review and apply or archive"
+                Gate.CYCLE_FULL,
+                f"the active cycle holds {open_count} open plans; review and apply or archive",
             )
     if due is not None and now < due:
-        return block("interval", f"next tick at {due:%H:%M:%S} UTC")
+        return block(Gate.INTERVAL, f"next tick at {due:%H:%M:%S} UTC")
     return status
 
 
@@ -366,7 +366,7 @@ class Scheduler:
             gate = self._safe_gate(project)
             if gate is None:
                 continue
-            if gate.blocked_by in ("interval", "cooldown") or gate.blocked_by is None:
+            if gate.blocked_by in (Gate.INTERVAL, Gate.COOLDOWN) or gate.blocked_by is None:
                 st = self.store.project(project).read_state()
                 settings = self.config.for_project(project)
                 candidates = [gate.next_tick_at]

@@ -26,13 +26,12 @@ from textual.screen import Screen
 
 from always_on.core.errors import AlwaysOnError
 from always_on.core.records import (
-    APPLYABLE,
+    ARCHIVABLE,
     RERUNNABLE,
     AgentEvent,
     PhaseEvent,
     PhaseEventType,
     PlanRecord,
-    PlanStatus,
 )
 from always_on.tui.bridge import Bridge, create_demo
 from always_on.tui.clock import Clock
@@ -252,12 +251,7 @@ class AlwaysOnApp(App[None]):
             title = self.current_run.plan_title or (event.plan_id or "")
             message = f"Plan done: {title}" if title else "The fire finished."
             cycle = self.bridge.active_cycle()
-            plans = {p.id: p for p in self.bridge.plans()}
-            ready = (
-                [s for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE]
-                if cycle
-                else []
-            )
+            ready = self.bridge.default_selection(cycle) if cycle else []
             if ready:
                 message += f"\nCycle ready to review: {len(ready)} plan(s) — press 4."
             self.notify(message, title="Fire finished")
@@ -437,8 +431,6 @@ class AlwaysOnApp(App[None]):
                 await self.bridge.rerun(plan_id)
         except AlwaysOnError as exc:
             self.notify(exc.message, title=f"Could not fire ({exc.code})", severity="error")
-        except ImportError as exc:
-            self.notify(f"The orchestrator is not available: {exc}", title="Could not fire", severity="error")
         finally:
             self.firing = False
             self.refresh_screens()
@@ -449,10 +441,6 @@ class AlwaysOnApp(App[None]):
             await self.bridge.run_scheduler()
         except AlwaysOnError as exc:
             self.notify(exc.message, title="Scheduler not running", severity="warning")
-        except ImportError as exc:
-            self.notify(
-                f"The scheduler is not available: {exc}", title="Scheduler not running", severity="warning"
-            )
 
     def action_toggle_pause(self) -> None:
         gate = self.bridge.gate()
@@ -469,7 +457,7 @@ class AlwaysOnApp(App[None]):
         self.refresh_screens()
 
     def confirm_archive_plan(self, plan: PlanRecord) -> None:
-        if plan.status in (PlanStatus.APPLIED, PlanStatus.ARCHIVED, PlanStatus.EXECUTING):
+        if plan.status not in ARCHIVABLE:
             self.notify(
                 f"A plan that is {plan.status} cannot be archived.",
                 title="Cannot archive",

@@ -11,17 +11,15 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TypeVar
 
 from always_on.core.config import Config, ProjectSettings, load_config
-from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AlwaysOnError
+from always_on.core.orchestrator import ApplyReport, FireResult, Orchestrator
 from always_on.core.records import (
-    APPLYABLE,
+    OPEN_CYCLE_STATUSES,
     AgentEvent,
     CycleRecord,
-    CycleStatus,
     FileChange,
     PhaseEvent,
     PlanRecord,
@@ -29,21 +27,18 @@ from always_on.core.records import (
     ReportMetadata,
     RunHistoryEntry,
 )
+from always_on.core.scheduler import GateStatus, Scheduler, evaluate_gates
+from always_on.core.selection import ApplyPreparation, default_selection
 from always_on.core.storage import ProjectStore, Store, StoreCorruptError
 
 Listener = Callable[[PhaseEvent | AgentEvent], None]
+T = TypeVar("T")
 
 
-class GateView(BaseModel):
-    """What the dashboard shows about the scheduler for this project (always_on.core.scheduler.GateStatus, or the state)."""
+class GateView(GateStatus):
+    """What the dashboard shows about the scheduler for this project: its gate status, and whether the scheduler
+    runs in this app."""
 
-    enabled: bool = True
-    paused: bool = False
-    dormant_since: datetime | None = None
-    blocked_by: str | None = None
-    detail: str | None = None
-    next_tick_at: datetime | None = None
-    disabled_reason: str | None = None
     scheduler_running: bool = False
 
 
@@ -72,8 +67,8 @@ class Bridge:
         self.agent = agent
         self.agent_cmd = agent_cmd
         self._listeners: list[Listener] = []
-        self._orchestrator: Any = None
-        self._scheduler: Any = None
+        self._orchestrator: Orchestrator | None = None
+        self._scheduler: Scheduler | None = None
         self.scheduler_running = False
 
     def _load_config(self) -> Config:
@@ -115,7 +110,7 @@ class Bridge:
 
     # --- reads -------------------------------------------------------------------------------------------
 
-    def _read(self, fn: Callable[[], Any], default: Any) -> Any:
+    def _read(self, fn: Callable[[], T], default: T) -> T:
         try:
             return fn()
         except StoreCorruptError as exc:
@@ -147,11 +142,7 @@ class Bridge:
         if not cycle_id:
             return None
         cycle = self._read(self.pstore.cycles, {}).get(cycle_id)
-        return (
-            cycle
-            if cycle is not None and cycle.status in (CycleStatus.ACTIVE, CycleStatus.APPLYING)
-            else None
-        )
+        return cycle if cycle is not None and cycle.status in OPEN_CYCLE_STATUSES else None
 
     def history(self) -> list[RunHistoryEntry]:
         """Newest first."""
@@ -173,18 +164,13 @@ class Bridge:
         return self._read(lambda: self.pstore.read_report(run_id), (None, None))
 
     def default_selection(self, cycle: CycleRecord) -> list[str]:
-        plans = self._read(self.pstore.plans, {})
-        return [s.plan_id for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE]
+        return default_selection(cycle, self._read(self.pstore.plans, {}))
 
     # --- scheduler ----------------------------------------------------------------------------------------
 
-    def scheduler(self) -> Any | None:
-        """always_on.core.scheduler.Scheduler for this project, or None while that module is not available."""
+    def scheduler(self) -> Scheduler:
+        """The scheduler for this project (created on first use; run by `run_scheduler`)."""
         if self._scheduler is None:
-            try:
-                from always_on.core.scheduler import Scheduler
-            except ImportError:
-                return None
             self._scheduler = Scheduler(
                 self.store,
                 self.config,
@@ -196,61 +182,32 @@ class Bridge:
         return self._scheduler
 
     def gate(self, now: datetime | None = None) -> GateView:
-        """Gate status; ``now`` (an injected clock) evaluates the gates at that time instead of the real one."""
-        state = self.state()
-        view = GateView(
-            enabled=state.enabled,
-            paused=state.paused,
-            dormant_since=state.dormant_since,
-            blocked_by=state.blocked_by,
-            next_tick_at=state.next_tick_at,
-            disabled_reason=state.disabled_reason,
-            scheduler_running=self.scheduler_running,
-        )
+        """Gate status; ``now`` (an injected clock) evaluates the gates at that time instead of the real one.
+
+        When the gates cannot be evaluated (a broken store, a bad config), the gate the state last recorded.
+        """
         sched = self.scheduler()
-        if sched is None:
-            return view
         try:
             if now is None:
                 status = sched.gate_status(self.project)
             else:
-                from always_on.core.scheduler import evaluate_gates
-
                 task = sched.running.get(self.project)
                 status = evaluate_gates(
                     self.pstore, self.settings, busy=task is not None and not task.done(), now=now
                 )
-        except StoreCorruptError as exc:
+        except AlwaysOnError as exc:  # StoreCorruptError included
             self.problems.append(exc.message)
-            return view
-        except AlwaysOnError as exc:
-            self.problems.append(exc.message)
-            return view
-        return GateView(
-            enabled=status.enabled,
-            paused=status.paused,
-            dormant_since=status.dormant_since,
-            blocked_by=status.blocked_by,
-            detail=status.detail,
-            next_tick_at=status.next_tick_at,
-            disabled_reason=status.disabled_reason,
-            scheduler_running=self.scheduler_running,
-        )
+            status = GateStatus.of_state(self.pstore.project_id, self.state())
+        return GateView(**status.model_dump(), scheduler_running=self.scheduler_running)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume scheduled fires; resuming also re-enables a project disabled after failures."""
         if not paused:
             self.pstore.update_state(lambda st: st.enable())
-        sched = self.scheduler()
-        if sched is not None:
-            sched.set_paused(self.project, paused)
-        else:
-            self.pstore.update_state(lambda st: setattr(st, "paused", paused))
+        self.scheduler().set_paused(self.project, paused)
 
     async def run_scheduler(self) -> None:
         sched = self.scheduler()
-        if sched is None:
-            raise AlwaysOnError(ErrorCode.USAGE, "the scheduler is not available in this build")
         self.scheduler_running = True
         try:
             await sched.run()
@@ -259,34 +216,23 @@ class Bridge:
 
     # --- orchestrator ------------------------------------------------------------------------------------
 
-    def orchestrator(self) -> Any:
+    def orchestrator(self) -> Orchestrator:
+        """The project's orchestrator, shared with the in-app scheduler (one per project)."""
         if self._orchestrator is None:
-            sched = self.scheduler()
-            if sched is not None:  # one orchestrator per project, shared with the in-app scheduler
-                self._orchestrator = sched.orchestrator(self.project)
-                return self._orchestrator
-            from always_on.core.orchestrator import Orchestrator
-
-            self._orchestrator = Orchestrator(
-                self.project,
-                store=self.store,
-                config=self.config,
-                agent=self.agent,
-                agent_cmd=self.agent_cmd,
-                listeners=list(self._listeners),
-            )
+            self._orchestrator = self.scheduler().orchestrator(self.project)
         return self._orchestrator
 
-    async def fire(self) -> Any:
+    async def fire(self) -> FireResult:
         return await self.orchestrator().fire()
 
-    async def rerun(self, plan_id: str) -> Any:
+    async def rerun(self, plan_id: str) -> FireResult:
         return await self.orchestrator().rerun(plan_id)
 
-    def check_selection(self, cycle_id: str, plan_ids: list[str]) -> list[str]:
-        return list(self.orchestrator().check_selection(cycle_id, list(plan_ids)))
+    def prepare_apply(self, cycle_id: str, plan_ids: list[str], *, files: bool = True) -> ApplyPreparation:
+        """What applying these plans would change, or why it is refused (the same answer the CLI gives)."""
+        return self.orchestrator().prepare_apply(cycle_id, list(plan_ids), files=files)
 
-    def apply(self, cycle_id: str, plan_ids: list[str]) -> Any:
+    def apply(self, cycle_id: str, plan_ids: list[str]) -> ApplyReport:
         return self.orchestrator().apply(cycle_id, list(plan_ids))
 
     def archive_cycle(self, cycle_id: str) -> str | None:

@@ -67,6 +67,25 @@ def kill_tree(pgid: int, descendants: Sequence[int], sig: int = signal.SIGKILL) 
                 os.kill(pid, sig)
 
 
+async def start_command_process(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]
+) -> asyncio.subprocess.Process:
+    """The one place a terminal command is launched: argv as is (no shell), in `cwd` with `env`, in a new
+    session (its own process group), stdin closed, stdout and stderr captured together.
+
+    Raises OSError if it cannot be started.
+    """
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=str(cwd),
+        env=dict(env),
+        start_new_session=True,
+    )
+
+
 class ExitStatus(BaseModel):
     exit_code: int | None = None
     signal: str | None = None
@@ -168,15 +187,7 @@ class TerminalManager:
         output_byte_limit: int | None = None,
     ) -> Terminal:
         """Start argv (no shell) in a new session/process group; raises OSError if it cannot be started."""
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=str(cwd),
-            env=dict(env),
-            start_new_session=True,
-        )
+        process = await start_command_process(argv, cwd=cwd, env=env)
         limit = (
             DEFAULT_OUTPUT_LIMIT
             if output_byte_limit is None

@@ -45,27 +45,14 @@ from typing import Literal
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
+from always_on.core.config import SNAPSHOT_IGNORE
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.paths import project_id_for
 from always_on.core.workspace import _git
 from always_on.core.workspace._git import resolve
 from always_on.core.workspace.archive import prune_stale_worktrees
 
-DEFAULT_SNAPSHOT_IGNORE: list[str] = [
-    ".git",
-    "node_modules",
-    ".venv",
-    "venv",
-    "__pycache__",
-    "*.pyc",
-    "build",
-    "dist",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".tox",
-    ".DS_Store",
-]
+DEFAULT_SNAPSHOT_IGNORE: list[str] = SNAPSHOT_IGNORE  # the configuration's default
 DEFAULT_SNAPSHOT_MAX_BYTES = 500_000_000
 BRANCH_PREFIX = "always-on/"
 _CYCLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")

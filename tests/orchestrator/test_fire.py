@@ -213,8 +213,8 @@ async def test_second_plan_reuses_the_cycle_and_rerun(harness):
     # plan 2 edits plan 1's new file: it depends on plan 1
     dep = cycle.plan_state(second.plan_id)
     assert dep.dependency_status == DependencyStatus.DEPENDENT and dep.depends_on == [first.plan_id]
-    problems = orch.check_selection(cycle.id, [second.plan_id])
-    assert any("depends on unselected" in p for p in problems)
+    problems = orch.prepare_apply(cycle.id, [second.plan_id]).problems
+    assert any("depends on unselected" in p.message and p.needs == [first.plan_id] for p in problems)
     report = orch.apply(cycle.id, [first.plan_id, second.plan_id])
     assert sorted(report.applied) == sorted([first.plan_id, second.plan_id])
     assert (harness.project / "hello.py").read_text() == "def greet():\n    return 'hello'\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import threading
 
@@ -189,7 +190,7 @@ async def test_review_explains_an_invalid_selection_and_changes_nothing(seeded):
         await pilot.press("space")  # unselect #1, which #2 depends on
         await pilot.pause()
         assert screen.selection == [pid(2), pid(3)]
-        assert any("depends on unselected" in p for p in screen.problems)
+        assert any("depends on unselected" in p.message for p in screen.problems)
         info = str(screen.query_one("#selection-info").render())
         assert "cannot apply" in info and "#2 depends on unselected plan(s) #1" in info
         await pilot.press("a")
@@ -199,6 +200,45 @@ async def test_review_explains_an_invalid_selection_and_changes_nothing(seeded):
     assert store.get_cycle(screen.cycle.id).status == "active"
     assert store.get_plan(pid(1)).status == PlanStatus.COMPLETED
     assert tree_hashes(seeded) == before
+
+
+async def test_apply_refusals_read_the_same_in_the_cli_and_the_review_screen(seeded):
+    """Both front ends ask the core's prepare_apply: the same selection is refused with the same problems."""
+    selection = [pid(2), pid(4)]  # #2 needs the unselected #1; #4 failed and has no commits
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "always_on.core.cli",
+            "apply",
+            "--project",
+            str(seeded),
+            "--plans",
+            ",".join(selection),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    prefix = "always-on: error: invalid_selection: "
+    assert proc.returncode == 1 and proc.stderr.startswith(prefix), proc.stderr
+    cli_message = proc.stderr.strip().removeprefix(prefix)
+    assert "depends on unselected plan(s)" in cli_message and "only completed plans" in cli_message
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        for key in ("space", "down", "down", "space", "down", "space"):  # -#1, -#3, +#4
+            await pilot.press(key)
+        await pilot.pause()
+        assert screen.selection == selection
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog))
+        shown = "; ".join(app.screen.items)
+    numbers = {p.plan_id: f"#{n}" for n, p in enumerate(screen.cycle.plans, 1)}
+    for plan_id, number in numbers.items():
+        cli_message = cli_message.replace(plan_id, number)
+    assert shown == cli_message
 
 
 async def test_review_confirm_lists_files_and_cancel_changes_nothing(seeded):

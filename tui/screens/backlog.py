@@ -8,35 +8,23 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Label, Select, Static
+from textual.widgets import Label, Select, Static
 
-from always_on.core.records import PlanRecord, PlanStatus
+from always_on.core.records import OPEN_PLAN_STATUSES, PlanRecord, PlanStatus
 from always_on.tui.screens.base import RecordTableScreen
-from always_on.tui.widgets.table import BatchedFill, RowTable, fit_columns
+from always_on.tui.styles import plan_status_cell
+from always_on.tui.widgets.table import RowTable, fit_columns
 
-STATUS_STYLE = {
-    PlanStatus.READY: "cyan",
-    PlanStatus.EXECUTING: "bold yellow",
-    PlanStatus.COMPLETED: "green",
-    PlanStatus.COMPLETED_NO_REPORT: "yellow",
-    PlanStatus.FAILED: "bold red",
-    PlanStatus.APPLIED: "blue",
-    PlanStatus.ARCHIVED: "dim",
-}
 ALL = "all"
 OPEN = "open"
 FILTERS = [ALL, OPEN, *[s.value for s in PlanStatus]]
-
-
-def status_cell(status: PlanStatus) -> Text:
-    return Text(str(status), style=STATUS_STYLE.get(status, ""))
 
 
 def matches(plan: PlanRecord, flt: str) -> bool:
     if flt == ALL:
         return True
     if flt == OPEN:
-        return plan.status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED)
+        return plan.status in OPEN_PLAN_STATUSES
     return plan.status == flt
 
 
@@ -97,7 +85,7 @@ class BacklogScreen(RecordTableScreen):
 
         def row(plan: PlanRecord) -> tuple[str, list[Text]]:
             cells = [
-                status_cell(plan.status),
+                plan_status_cell(plan.status),
                 Text(plan.title),
                 Text(plan.dedupe_key, style="dim"),
                 Text(clock.short(plan.created_at)),
@@ -105,11 +93,7 @@ class BacklogScreen(RecordTableScreen):
             ]
             return plan.id, cells[:n]
 
-        if self._batches is None:
-            self._batches = BatchedFill(self.table)
-        self._batches.fill(
-            [(key, label, w) for (key, label, _), w in zip(columns, widths, strict=True)], shown, row
-        )
+        self.fill_rows(columns, widths, shown, row)
         self.query_one("#count", Label).update(f"  {len(shown)} of {len(self._plans)} plans")
         self._show_detail()
 
@@ -128,7 +112,7 @@ class BacklogScreen(RecordTableScreen):
             )
             return
         out = Text.assemble(
-            status_cell(plan.status),
+            plan_status_cell(plan.status),
             " ",
             (plan.title, "bold"),
             "\n",
@@ -141,13 +125,6 @@ class BacklogScreen(RecordTableScreen):
         if plan.failure is not None:
             out.append(f"\n{plan.failure.code}: {plan.failure.message}", style="red")
         detail.update(out)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_detail()
-
-    def on_resize(self) -> None:
-        if self._filled is not None:  # refills only if the width changed the columns
-            self._fill()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "filter" and event.value != self.filter:

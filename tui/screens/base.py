@@ -6,8 +6,10 @@ not call ``super().on_mount()`` and friends: the base's work would run twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -18,6 +20,8 @@ from always_on.tui.widgets.table import BatchedFill
 
 if TYPE_CHECKING:
     from always_on.tui.app import AlwaysOnApp
+
+R = TypeVar("R")
 
 
 class MainScreen(Screen[None]):
@@ -90,6 +94,35 @@ class RecordTableScreen(MainScreen):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self._by_id.get(key)
+
+    def fill_rows(
+        self,
+        columns: Sequence[tuple[str, str, object]],
+        widths: Sequence[int],
+        records: Sequence[R],
+        row: Callable[[R], tuple[str, list[Text]]],
+    ) -> None:
+        """Fill the table with one row per record (in batches: a big store arrives a screenful at a time)."""
+        if self._batches is None:
+            self._batches = BatchedFill(self.table)
+        self._batches.fill(
+            [(key, label, w) for (key, label, _), w in zip(columns, widths, strict=True)], records, row
+        )
+
+    def _fill(self) -> None:  # pragma: no cover - every subclass defines it
+        """Rebuild the table, unless it already shows these records at this width."""
+        raise NotImplementedError
+
+    def _show_detail(self) -> None:  # pragma: no cover - every subclass defines it
+        """The highlighted record in full, under the table."""
+        raise NotImplementedError
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_resize(self) -> None:
+        if self._filled is not None:  # refills only if the width changed the columns
+            self._fill()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -7,14 +7,13 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
-from always_on.core.records import FireOutcome, RunHistoryEntry
+from always_on.core.records import RunHistoryEntry
 from always_on.tui.clock import duration
 from always_on.tui.screens.base import RecordTableScreen
-from always_on.tui.widgets.table import BatchedFill, RowTable, fit_columns
-
-OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
+from always_on.tui.styles import outcome_text
+from always_on.tui.widgets.table import RowTable, fit_columns
 
 
 class HistoryScreen(RecordTableScreen):
@@ -67,19 +66,13 @@ class HistoryScreen(RecordTableScreen):
             return run.run_id, [
                 Text(clock.short(run.started_at)),
                 Text(str(run.kind)),
-                Text(str(run.outcome), style=OUTCOME_STYLE.get(run.outcome, "")),
+                outcome_text(run.outcome),
                 Text(duration(run.duration_seconds)),
                 self._plan_cell(run),
                 error,
             ]
 
-        if self._batches is None:
-            self._batches = BatchedFill(self.table)
-        self._batches.fill(
-            [(key, label, w) for (key, label, _), w in zip(self.COLUMNS, widths, strict=True)],
-            self._runs,
-            row,
-        )
+        self.fill_rows(self.COLUMNS, widths, self._runs, row)
         self._show_detail()
 
     def _plan_cell(self, run: RunHistoryEntry) -> Text:
@@ -101,13 +94,6 @@ class HistoryScreen(RecordTableScreen):
         if run.error is not None:
             out.append(f"\n{run.error.code}: {run.error.message}", style="red")
         detail.update(out)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_detail()
-
-    def on_resize(self) -> None:
-        if self._filled is not None:  # refills only if the width changed the columns
-            self._fill()
 
     def action_open(self) -> None:
         run = self.highlighted()

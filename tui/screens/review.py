@@ -17,18 +17,26 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
-from always_on.core.records import CycleRecord, DependencyStatus, FileChange, PlanRecord
-from always_on.tui.screens.backlog import status_cell
+from always_on.core.records import CycleRecord, FileChange, PlanRecord
+from always_on.core.selection import SelectionProblem
 from always_on.tui.screens.base import MainScreen
 from always_on.tui.screens.dialogs import ConfirmDialog, MessageDialog
+from always_on.tui.styles import DEPENDENCY_STYLE, plan_status_cell
 from always_on.tui.widgets.diff_view import DiffView
 from always_on.tui.widgets.table import elide_left, fit_columns, keep_cursor
 
-DEP_STYLE = {
-    DependencyStatus.CLEAN: "green",
-    DependencyStatus.DEPENDENT: "yellow",
-    DependencyStatus.FAILED: "bold red",
-    DependencyStatus.PENDING: "dim",
+# A refused apply, by error code: the dialog's title, what to do, and what its file list is.
+APPLY_FAILURES = {
+    ErrorCode.APPLY_CONFLICT: (
+        "Apply conflict — nothing was changed",
+        "Your checkout was left exactly as it was.",
+        "Conflicting files:",
+    ),
+    ErrorCode.CHECKOUT_DIRTY: (
+        "Uncommitted edits in the way — nothing was changed",
+        "Commit or stash your edits to these files, then apply again.",
+        "Files with uncommitted edits:",
+    ),
 }
 
 
@@ -60,7 +68,7 @@ class ReviewScreen(MainScreen):
         self.cycle: CycleRecord | None = None
         self.plans: dict[str, PlanRecord] = {}
         self.selection: list[str] = []
-        self.problems: list[str] = []
+        self.problems: list[SelectionProblem] = []
         self.files: list[FileChange] = []
         self._files_for: tuple[str, tuple[str, ...]] | None = None
         self._diff_for: tuple | None = None
@@ -166,7 +174,9 @@ class ReviewScreen(MainScreen):
             for state in cycle.plans:
                 plan = self.plans.get(state.plan_id)
                 selected = state.plan_id in self.selection
-                deps = Text(str(state.dependency_status), style=DEP_STYLE.get(state.dependency_status, ""))
+                deps = Text(
+                    str(state.dependency_status), style=DEPENDENCY_STYLE.get(state.dependency_status, "")
+                )
                 if state.depends_on:
                     deps = Text(
                         "needs " + ",".join(self._number(d) for d in state.depends_on), style="yellow"
@@ -176,16 +186,12 @@ class ReviewScreen(MainScreen):
                         ("[x]" if selected else "[ ]", "bold green" if selected else "dim"),
                         f" {self._number(state.plan_id)}",
                     ),
-                    status_cell(plan.status if plan else state.status),
+                    plan_status_cell(plan.status if plan else state.status),
                     Text(plan.title if plan else state.plan_id),
                     deps,
                     key=state.plan_id,
                 )
-        self.problems = (
-            self.ao.bridge.check_selection(cycle.id, self.selection)
-            if self.selection
-            else ["no plan is selected"]
-        )
+        self.problems = self.ao.bridge.prepare_apply(cycle.id, self.selection, files=False).problems
         self._show_selection_info()
         self._load_files()
 
@@ -196,7 +202,7 @@ class ReviewScreen(MainScreen):
         n = len(self.selection)
         if self.problems:
             out.append(f"✗ {n} selected, cannot apply: ", style="bold red")
-            out.append("; ".join(self._pretty(p) for p in self.problems), style="red")
+            out.append("; ".join(self._pretty(p.message) for p in self.problems), style="red")
         else:
             out.append(f"✓ {n} selected, ready to apply", style="bold green")
             out.append("  (a applies, d archives the cycle)", style="dim")
@@ -207,7 +213,7 @@ class ReviewScreen(MainScreen):
             if plan is not None:
                 out.append(plan.title, style="bold")
                 out.append("  ")
-            out.append(f"{state.dependency_status}", style=DEP_STYLE.get(state.dependency_status, ""))
+            out.append(f"{state.dependency_status}", style=DEPENDENCY_STYLE.get(state.dependency_status, ""))
             if state.depends_on:
                 out.append(" on " + ", ".join(self._number(d) for d in state.depends_on), style="yellow")
             if state.dependency_reasons:
@@ -247,11 +253,6 @@ class ReviewScreen(MainScreen):
             files = self.ao.bridge.cycle_files(cycle_id, selection)
         except AlwaysOnError as exc:
             self.app.call_from_thread(self.query_one(DiffView).show_message, exc.message, "red")
-            files = []
-        except ImportError as exc:
-            self.app.call_from_thread(
-                self.query_one(DiffView).show_message, f"diffs are not available: {exc}", "red"
-            )
             files = []
         self.app.call_from_thread(self._show_files, files)
 
@@ -312,9 +313,8 @@ class ReviewScreen(MainScreen):
     def _fetch_diff(self, cycle_id: str, file: str | None, selection: list[str]) -> None:
         try:
             text = self._labelled_diff(cycle_id, file, selection)
-        except (AlwaysOnError, ImportError) as exc:
-            message = exc.message if isinstance(exc, AlwaysOnError) else str(exc)
-            self.app.call_from_thread(self.query_one(DiffView).show_message, message, "red")
+        except AlwaysOnError as exc:
+            self.app.call_from_thread(self.query_one(DiffView).show_message, exc.message, "red")
             return
         self.app.call_from_thread(self.query_one(DiffView).show_diff, text, file or "All files")
 
@@ -385,22 +385,22 @@ class ReviewScreen(MainScreen):
     @work(exclusive=True, group="apply")
     async def _apply_flow(self, cycle_id: str, selection: list[str]) -> None:
         bridge = self.ao.bridge
-        problems = bridge.check_selection(cycle_id, selection) if selection else ["no plan is selected"]
-        if problems:
+        try:
+            prepared = await asyncio.to_thread(bridge.prepare_apply, cycle_id, selection)
+        except AlwaysOnError as exc:
+            self.show_apply_failure(exc)
+            return
+        if prepared.problems:
             await self.app.push_screen_wait(
                 MessageDialog(
                     "This selection cannot be applied",
                     "Nothing was changed. Fix the selection (space toggles a plan) and try again.",
-                    [self._pretty(p) for p in problems],
+                    [self._pretty(p.message) for p in prepared.problems],
                     items_title="Problems:",
                 )
             )
             return
-        try:
-            files = await asyncio.to_thread(bridge.cycle_files, cycle_id, selection)
-        except AlwaysOnError as exc:
-            self.show_apply_failure(exc)
-            return
+        files = prepared.files
         titles = [
             f"  {self._number(pid)} {self.plans[pid].title if pid in self.plans else pid}"
             for pid in selection
@@ -431,28 +431,10 @@ class ReviewScreen(MainScreen):
 
     def show_apply_failure(self, exc: AlwaysOnError) -> None:
         files = [str(f) for f in exc.details.get("files", []) or []]
-        if exc.code == ErrorCode.APPLY_CONFLICT:
-            dialog = MessageDialog(
-                "Apply conflict — nothing was changed",
-                f"{exc.message}\nYour checkout was left exactly as it was.",
-                files,
-                items_title="Conflicting files:",
-            )
-        elif exc.code == ErrorCode.CHECKOUT_DIRTY:
-            dialog = MessageDialog(
-                "Uncommitted edits in the way — nothing was changed",
-                f"{exc.message}\nCommit or stash your edits to these files, then apply again.",
-                files,
-                items_title="Files with uncommitted edits:",
-            )
-        else:
-            dialog = MessageDialog(
-                f"Apply refused ({exc.code})",
-                f"{exc.message}\nNothing was changed.",
-                files,
-                items_title="Files:",
-            )
-        self.app.push_screen(dialog)
+        title, hint, items_title = APPLY_FAILURES.get(
+            exc.code, (f"Apply refused ({exc.code})", "Nothing was changed.", "Files:")
+        )
+        self.app.push_screen(MessageDialog(title, f"{exc.message}\n{hint}", files, items_title=items_title))
 
     def action_archive(self) -> None:
         if self.cycle is None:

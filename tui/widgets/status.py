@@ -5,23 +5,22 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from always_on.core.records import FireOutcome, ProjectState
+from always_on.core.records import Gate, ProjectState
 from always_on.tui.bridge import GateView
 from always_on.tui.clock import Clock
+from always_on.tui.styles import outcome_text
 
 GATE_TEXT = {
-    "disabled": "the scheduler is disabled in the configuration",
-    "project_disabled": "the project was disabled",
-    "project_missing": "the project folder is missing",
-    "dormant": "dormant: waiting for the project's files to change",
-    "agent_busy": "a fire is already running",
-    "cooldown": "cooling down after the last fire",
-    "daily_budget": "today's fire budget is used up",
-    "lock_busy": "another process holds the fire lock",
-    "cycle_full": "the work cycle is full: review and apply or archive it",
+    Gate.DISABLED: "the scheduler is disabled in the configuration",
+    Gate.PROJECT_DISABLED: "the project was disabled",
+    Gate.PROJECT_MISSING: "the project folder is missing",
+    Gate.DORMANT: "dormant: waiting for the project's files to change",
+    Gate.AGENT_BUSY: "a fire is already running",
+    Gate.COOLDOWN: "cooling down after the last fire",
+    Gate.DAILY_BUDGET: "today's fire budget is used up",
+    Gate.LOCK_BUSY: "another process holds the fire lock",
+    Gate.CYCLE_FULL: "the work cycle is full: review and apply or archive it",
 }
-
-OUTCOME_STYLE = {FireOutcome.EXECUTED: "green", FireOutcome.NO_PLAN: "yellow", FireOutcome.FAILED: "bold red"}
 
 
 def status_text(path: str, agent: str, state: ProjectState, gate: GateView, clock: Clock) -> Text:
@@ -43,7 +42,7 @@ def status_text(path: str, agent: str, state: ProjectState, gate: GateView, cloc
         out.append("● enabled", style="bold green")
         if not gate.scheduler_running:
             out.append(" (not running in this app)", style="dim")
-        if gate.blocked_by == "interval" and gate.next_tick_at is not None:
+        if gate.blocked_by == Gate.INTERVAL and gate.next_tick_at is not None:
             out.append("  next tick ", style="dim")
             out.append(clock.short(gate.next_tick_at))
             out.append(f" ({clock.relative(gate.next_tick_at)})", style="dim")
@@ -66,7 +65,7 @@ def status_text(path: str, agent: str, state: ProjectState, gate: GateView, cloc
         out.append("never", style="dim")
         out.append("  (press f to fire discovery now)", style="dim")
     else:
-        out.append(str(state.last_outcome), style=OUTCOME_STYLE.get(state.last_outcome, ""))
+        out.append_text(outcome_text(state.last_outcome))
         out.append(f"  {clock.stamp(state.last_fire_finished_at or state.last_fire_started_at)}", style="dim")
         if state.last_error is not None:
             out.append(f"  {state.last_error.code}", style="red")
