@@ -258,10 +258,9 @@ class FireScope:
                 with contextlib.suppress(OSError):
                     Path(self.record.cgroup).rmdir()
                 self.record.cgroup = None
-        if self.cgroup is None:
-            self.subreaper = _sys.set_child_subreaper()
-        else:
-            self.subreaper = False
+        self.subreaper = self.cgroup is None and _sys.set_child_subreaper()
+        # how the processes are held, for status lines: cgroup, subreaper or none
+        self.method = "cgroup" if self.cgroup else ("subreaper" if self.subreaper else "none")
         self._save()
         self._cgroup_fd = (
             os.open(self.cgroup / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) if self.cgroup else -1
@@ -269,11 +268,6 @@ class FireScope:
         self._lib = _sys.libc()
         self._ended = False
         FireScope._live[self.token] = self
-
-    @property
-    def method(self) -> str:
-        """How the processes are held (for status lines): cgroup, subreaper or none."""
-        return "cgroup" if self.cgroup else ("subreaper" if self.subreaper else "none")
 
     def env(self) -> dict[str, str]:
         return {MARKER_ENV: self.token}
@@ -294,8 +288,6 @@ class FireScope:
 
     def members(self) -> set[int]:
         """The live processes of this fire (see the module doc for how they are recognised)."""
-        if self.cgroup is not None:
-            return set(_cgroup_pids(self.cgroup))
         procs = {pid: info for pid, info in _processes().items() if info[0] != "Z"}
         roots = {r.pid for r in self.record.roots if procs.get(r.pid, ("", 0, -1))[2] == r.start}
         found = set(roots)
@@ -312,6 +304,8 @@ class FireScope:
                 if _no_new_privs(pid):  # a confined orphan that dropped its marker
                     found.add(pid)
         found |= _descendants(found, procs)
+        if self.cgroup is not None:
+            found.update(_cgroup_pids(self.cgroup))
         found.discard(me)
         return found
 
@@ -326,17 +320,21 @@ class FireScope:
             with contextlib.suppress(OSError):
                 os.close(self._cgroup_fd)
             self._cgroup_fd = -1
-        else:
-            for _ in range(_KILL_ROUNDS):  # a process may fork while we kill: repeat until none is left
-                alive = self.members()
-                if not alive:
-                    break
-                _kill(alive)
-                killed |= alive
+            self.cgroup = None
+        # Roots outside the cgroup (bwrap is not moved into it: its pid namespace holds its processes) and,
+        # without a cgroup, everything recognised as the fire's. A process may fork while we kill: repeat.
+        for _ in range(_KILL_ROUNDS):
+            alive = self.members()
+            if not alive:
+                break
+            _kill(alive)
+            killed |= alive
         self._reap(killed - {r.pid for r in self.record.roots})
         report.killed = sorted(killed)
         self._ended = True
         FireScope._live.pop(self.token, None)
+        if self.subreaper and not any(scope.subreaper for scope in FireScope._live.values()):
+            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 0)  # orphans of unrelated children go to init again
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             (self._dir / f"{self.token}.json").unlink()
