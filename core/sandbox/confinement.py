@@ -36,7 +36,17 @@ from always_on.core.sandbox.rules import SandboxRules
 
 # Guards that can be removed one at a time, only to prove that a test catches their absence.
 REMOVABLE_GUARDS = frozenset(
-    {*bw.GUARD_FLAGS, "seccomp", "landlock-tcp", "landlock-scope", "cap-drop", "fire-scope", "git-guard"}
+    {
+        *bw.GUARD_FLAGS,
+        "seccomp",
+        "landlock-tcp",
+        "landlock-scope",
+        "cap-drop",
+        "fire-scope",
+        "git-guard",
+        "hide-secrets",
+        "private-objects",
+    }
 )
 
 
@@ -69,6 +79,12 @@ class Confinement:
     ) -> None:
         status = level if isinstance(level, SandboxStatus) else None
         self.level = Level(status.level if status else level)
+        if "hide-secrets" in without:
+            rules = rules.model_copy(update={"hidden": []})
+        if "private-objects" in without:
+            rules = rules.model_copy(
+                update={"env": {k: v for k, v in rules.env.items() if "OBJECT" not in k}}
+            )
         self.rules = rules
         self.scope = None if "fire-scope" in without else scope
         self.without = frozenset(without)
@@ -99,7 +115,7 @@ class Confinement:
         abi, why = landlock.abi_version()
         if abi < 1:
             raise OSError(why or "Landlock is not available")
-        read = [*landlock.readable_cover(self.rules.hidden), *self.rules.readable]
+        read = [*landlock.read_paths(self.rules.hidden), *self.rules.readable]
         self._ruleset = landlock.LandlockRuleset(
             abi=abi,
             read=read,

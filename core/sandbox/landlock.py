@@ -62,8 +62,10 @@ WRITE_RIGHTS = (
     | REFER
     | TRUNCATE
 )
-# Device files every command may write (output to /dev/null, a terminal).
+# Device files every command may write (output to /dev/null, a terminal) or read. The rest of /dev is not
+# granted: a root runtime's sandbox could otherwise read a disk (``/dev/vda`` is owned by root) and every secret.
 WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/ptmx", "/dev/pts")
+READABLE_DEVICES = ("/dev/random", "/dev/urandom")
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -142,6 +144,11 @@ def readable_cover(hidden: Iterable[Path], root: Path = Path("/")) -> list[Path]
                 continue
             cover.append(path)
     return sorted(cover)
+
+
+def read_paths(hidden: Iterable[Path]) -> list[Path]:
+    """What to grant read on: everything but ``hidden`` and ``/dev`` (whose harmless devices are granted)."""
+    return [*readable_cover([*hidden, Path("/dev")]), *map(Path, READABLE_DEVICES)]
 
 
 class LandlockRuleset:

@@ -164,6 +164,26 @@ def _():
     (loot / "env.txt").write_text((project / ".env").read_text())
 
 
+@attempt("raw_disk")
+def _():
+    """A root process owns the disk's device file: reading it would bypass every file rule."""
+    import stat
+
+    errors = []
+    for entry in sorted(os.scandir("/dev"), key=lambda e: e.name):
+        if stat.S_ISBLK(entry.stat(follow_symlinks=False).st_mode):
+            try:
+                with open(entry.path, "rb") as fh:
+                    data = fh.read(4096)
+            except OSError as exc:
+                errors.append(f"{entry.name}: {exc.strerror}")
+                continue
+            if data:
+                (loot / "disk.bin").write_bytes(data)
+                return entry.path
+    raise PermissionError(f"no block device readable ({'; '.join(errors[:3]) or 'none visible'})")
+
+
 # --- network, other processes ---------------------------------------------------------------------------------
 
 
