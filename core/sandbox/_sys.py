@@ -10,7 +10,10 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import sys
 from functools import cache
+
+LINUX = sys.platform.startswith("linux")  # everything here is Linux; elsewhere every probe says "no"
 
 # prctl(2)
 PR_SET_PDEATHSIG = 1
@@ -34,8 +37,9 @@ _CAPSET = {"x86_64": 126, "aarch64": 91}
 def libc() -> ctypes.CDLL:
     lib = ctypes.CDLL(None, use_errno=True)
     lib.syscall.restype = ctypes.c_long
-    lib.prctl.restype = ctypes.c_int
-    lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    if LINUX:
+        lib.prctl.restype = ctypes.c_int
+        lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     return lib
 
 
@@ -113,9 +117,9 @@ def has_capabilities() -> bool:
 
 
 def seccomp_supported() -> bool:
-    return prctl(PR_GET_SECCOMP) >= 0
+    return LINUX and prctl(PR_GET_SECCOMP) >= 0
 
 
 def set_child_subreaper() -> bool:
     """Orphaned descendants are re-parented to this process instead of init (so they can be found and ended)."""
-    return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+    return LINUX and prctl(PR_SET_CHILD_SUBREAPER, 1) == 0

@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 
+from always_on.core.sandbox._sys import LINUX
 from always_on.core.sandbox.rules import SandboxRules
 
 TMP = Path("/tmp")
@@ -30,7 +32,7 @@ GUARD_FLAGS = ("--cap-drop", "--unshare-net", "--unshare-pid", "--die-with-paren
 
 
 def find_bwrap() -> str | None:
-    return shutil.which("bwrap")
+    return shutil.which("bwrap") if LINUX else None
 
 
 def _under(path: Path, folder: Path) -> bool:
@@ -95,6 +97,7 @@ def _omit(args: list[str], omit: frozenset[str]) -> list[str]:
     return out
 
 
+@cache
 def version(bwrap: str) -> str | None:
     try:
         out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False)

@@ -83,6 +83,8 @@ class _PathBeneathAttr(ctypes.Structure):
 
 def abi_version() -> tuple[int, str | None]:
     """The kernel's Landlock ABI (0 when unusable) and, when 0, why."""
+    if not _sys.LINUX:
+        return 0, "Landlock is Linux-only"
     try:
         lib = _sys.libc()
     except OSError as exc:  # pragma: no cover - no libc (not Linux)

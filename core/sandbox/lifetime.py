@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import time
@@ -154,10 +155,25 @@ def _descendants(roots: set[int], procs: dict[int, tuple[str, int, int]]) -> set
     return found
 
 
-def _kill(pids: set[int]) -> None:
+def _kill(pids: set[int], *, wait: float = 5.0) -> None:
+    """SIGKILL each, then wait (on each process's exit, at most ``wait`` seconds in all) until they are gone:
+    a killed process still holds its files and its place in /proc until the kernel has torn it down."""
+    fds = []
     for pid in pids:
+        with contextlib.suppress(OSError):
+            fds.append(os.pidfd_open(pid))  # before the kill: the fd then names this very process
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    try:
+        for fd in fds:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            select.select([fd], [], [], left)  # readable once the process has exited
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 # --- cgroup v2 -------------------------------------------------------------------------------------------------
@@ -276,7 +292,8 @@ class FireScope:
         """Between fork and exec: join the fire's cgroup, die with the runtime. Only prepared syscalls."""
         if self._cgroup_fd >= 0:
             os.write(self._cgroup_fd, b"0")
-        self._lib.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if _sys.LINUX:
+            self._lib.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     def started(self, pid: int) -> None:
         """Record a process this fire spawned (call right after the spawn)."""

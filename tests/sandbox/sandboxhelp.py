@@ -123,6 +123,23 @@ def processes_with(token: str) -> list[int]:
     return found
 
 
+def wait_gone(pids: list[int], timeout: float = 30.0) -> list[int]:
+    """Wait on each process's exit (pidfd), at most ``timeout`` seconds in all; returns those still running."""
+    left = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                left.append(pid)
+        finally:
+            os.close(fd)
+    return left
+
+
 def outside_tmp() -> Path:
     for base in ("/var/tmp", str(Path.home())):
         if os.access(base, os.W_OK):

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from helpers import git
-from sandboxhelp import HERE, SECRETS, WITHOUT, World, processes_with
+from sandboxhelp import HERE, SECRETS, WITHOUT, World, processes_with, wait_gone
 
 from always_on.core.sandbox import Confinement, FireScope, Level, terminal_rules
 
@@ -141,6 +141,10 @@ def test_hostile_script_is_held(world: World, level: Level) -> None:
 
     rc, out = run(conf, world, write_hostile(world))
     survivors_after_command = world.survivor_pids()
+    if (
+        level == Level.BWRAP
+    ):  # the sandbox's init ends just after its command (parent-death signal): wait on it
+        survivors_after_command = wait_gone(survivors_after_command)
     changes = conf.check_git()
     effects = {
         "push": refs(world.remote) != remote_before,
