@@ -9,9 +9,9 @@ The sandbox, in mount order (later mounts cover earlier ones):
    the worktree's ``commondir``/``gitdir``): a mount point cannot be written, renamed or deleted;
 4. secrets covered: an empty tmpfs over a folder, ``/dev/null`` over a file or socket.
 
-Namespaces: pid (everything dies with the command's first process), ipc, uts, and net when the network is off
-(a loopback-only network: local test servers still work). ``--die-with-parent`` (the sandbox dies with the
-runtime), ``--new-session`` (no ``TIOCSTI`` into the runtime's terminal) and **always** ``--cap-drop ALL``: run as
+Namespaces: pid, ipc, uts, and net when the network is off (a loopback-only network: local test servers still
+work). ``--die-with-parent``: the sandbox dies with the runtime, and with bwrap itself, which exits when the
+command's first process ends (so a ``setsid`` double-fork ends just after its command), ``--new-session`` (no ``TIOCSTI`` into the runtime's terminal) and **always** ``--cap-drop ALL``: run as
 root, bwrap keeps the capabilities inside, and a sandboxed process could remount ``/`` read-write.
 """
 

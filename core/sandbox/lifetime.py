@@ -2,9 +2,11 @@
 
 How the processes of a fire are held, strongest first:
 
-- **bubblewrap**: each command has its own pid namespace; when its first process ends, or when bwrap is killed
-  or its parent (the runtime) dies (``--die-with-parent``), the kernel kills everything in the namespace,
-  ``setsid`` double-forks included. Nothing to find afterwards.
+- **bubblewrap**: each command has its own pid namespace. bwrap exits when the command's first process ends;
+  its init inside the namespace then gets its parent-death signal (``--die-with-parent``: measured, without it
+  the init waits for every process, and a double-fork keeps the sandbox alive), and the kernel kills everything in
+  the namespace, ``setsid`` double-forks included, just after the command. The same happens when the runtime
+  dies or bwrap is killed. Nothing to find afterwards.
 - **a cgroup** (cgroup v2 whose folder the runtime may write, with ``cgroup.kill``): every process of the fire is
   moved into ``always-on-<token>`` before exec. A process cannot leave it (the Landlock rules deny writing to
   ``/sys``), so ``cgroup.kill`` ends all of them at once, and after a crash the record names the cgroup to kill.
