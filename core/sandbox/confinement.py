@@ -23,7 +23,7 @@ import asyncio
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
@@ -57,7 +57,6 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     preexec_fn: Callable[[], None] | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
     def popen_kwargs(self) -> dict[str, Any]:
         out: dict[str, Any] = {"env": self.env}
