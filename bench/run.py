@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the repository impo
 
 from bench.common import REPO_ROOT, BenchResult, Context, machine, markdown_table, print_result
 
-# name -> (module, target number in issue #7)
+# name -> (module, target number in issue #7, or issue#number)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "workspace": ("bench.workspace", "1"),
     "snapshot": ("bench.snapshot", "2"),
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "tui-stream": ("bench.tui_stream", "5"),
     "backlog": ("bench.backlog", "6"),
     "startup": ("bench.startup", "6"),
+    "sandbox": ("bench.sandbox", "#11.8"),
 }
 DEFAULT_RUNS, QUICK_RUNS = 5, 2
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"

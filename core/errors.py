@@ -46,6 +46,8 @@ class ErrorCode(StrEnum):
     POLICY_DENIED = "policy_denied"
     DEMO_PATH_EXISTS = "demo_path_exists"
     USAGE = "usage"
+    SANDBOX_UNAVAILABLE = "sandbox_unavailable"
+    SANDBOX_FAILED = "sandbox_failed"
 
 
 class AlwaysOnError(Exception):

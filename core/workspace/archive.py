@@ -45,6 +45,7 @@ def unapplied_commits(
     else:
         if path.is_dir() and _git.ok(path, "rev-parse", "--git-dir"):
             repo = path
+            _sync_private_objects(ws)
         elif project is not None:
             repo = resolve(project)
         else:
@@ -79,6 +80,8 @@ def remove_workspace(project: Path, ws: WorkspaceInfo, *, unapplied_commits: boo
         _git.rmtree(path)
         return kept
     is_repo = _git.ok(project, "rev-parse", "--git-dir")
+    if is_repo and path.is_dir():
+        _sync_private_objects(ws)  # the worktree's git dir, private objects included, goes with the worktree
     if is_repo:
         _git.run(project, "worktree", "remove", "-f", "-f", str(path), check=False)
     if path.exists() or path.is_symlink():
@@ -92,6 +95,12 @@ def remove_workspace(project: Path, ws: WorkspaceInfo, *, unapplied_commits: boo
         return ws.branch
     _git.run(project, "branch", "-D", "-q", ws.branch)
     return None
+
+
+def _sync_private_objects(ws: WorkspaceInfo) -> None:
+    from always_on.core.workspace.objects import sync_private_objects  # objects imports providers imports us
+
+    sync_private_objects(ws)
 
 
 def _has_attempts(repo: Path) -> bool:

@@ -18,6 +18,7 @@ from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.workspace import _git
 from always_on.core.workspace.archive import ATTEMPTS_REFS as ATTEMPTS_REF_PREFIX
 from always_on.core.workspace.commits import LAST_PLAN_REF
+from always_on.core.workspace.objects import sync_private_objects
 from always_on.core.workspace.providers import BRANCH_PREFIX, WorkspaceInfo
 
 _NOT_HERE = ("refs/heads/", "refs/tags/", "refs/remotes/", "refs/worktree/", "refs/bisect/")
@@ -53,6 +54,7 @@ def set_aside(ws: WorkspaceInfo, *, to: str, ref: str) -> str | None:
 
 
 def _set_aside(ws: WorkspaceInfo, path: Path, to: str, ref: str) -> str | None:
+    sync_private_objects(ws)
     target = _git.text(path, "rev-parse", "--verify", f"{to}^{{commit}}")
     branch = own_branch(ws)
     head = _git.head(path)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.workspace import _git
+from always_on.core.workspace.objects import sync_private_objects
 from always_on.core.workspace.providers import WorkspaceInfo
 
 # Per-worktree ref (refs/worktree/* is private to each worktree): where the last committed plan ended.
@@ -55,6 +56,7 @@ def commit_plan(
 def _commit(
     ws: WorkspaceInfo, path: Path, plan_id: str, run_id: str, title: str, before_head: str | None
 ) -> CommitResult:
+    sync_private_objects(ws)  # what the agent committed or staged in the workspace's private object folder
     if ws.branch:
         on = _git.run(path, "symbolic-ref", "-q", "HEAD", check=False).text
         if on != f"refs/heads/{ws.branch}":
