@@ -58,9 +58,12 @@ def _progress_printer(stream):
             extra = f" — {event.message}" if event.message else ""
             if event.error:
                 extra = f" — {event.error.code}: {event.error.message}"
+                extra += f"\n           hint: {event.error.hint}" if event.error.hint else ""
             print(f"[{event.ts:%H:%M:%S}] {event.type.value}{extra}", file=stream, flush=True)
         elif isinstance(event, AgentEvent) and event.kind.value == "permission" and event.allowed is False:
             print(f"[{event.ts:%H:%M:%S}]   denied: {event.text} ({event.reason})", file=stream, flush=True)
+        elif isinstance(event, AgentEvent) and event.data.get("stall_warning"):
+            print(f"[{event.ts:%H:%M:%S}]   {event.text}", file=stream, flush=True)
 
     return show
 
@@ -108,6 +111,8 @@ def _fire_output(args, orch, result) -> int:
             print(f"Plan:    {plan.content.title} [{plan.status.value}] ({plan.id})")
         if result.error:
             print(f"Error:   {result.error.code}: {result.error.message}")
+            if result.error.hint:
+                print(f"Hint:    {result.error.hint}")
         if result.cycle_id and result.outcome.value == "executed":
             print("Next:    review with `always-on diff` or `always-on-tui`, then `always-on apply`")
     return EXIT_FAILED if result.outcome.value == "failed" else 0
@@ -116,7 +121,11 @@ def _fire_output(args, orch, result) -> int:
 def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None) -> None:
     """DESIGN §9: with --json the last stdout line is a JSON object even when the run never started."""
     if getattr(args, "json", False):
-        error = exc.to_dict() if exc else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted"}
+        error = (
+            exc.to_dict()
+            if exc
+            else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted", "hint": None}
+        )
         _print_json(
             {"outcome": "failed", "run_id": None, "plan_id": plan_id, "cycle_id": None, "error": error}
         )
@@ -538,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except AlwaysOnError as exc:
         print(f"always-on: error: {exc.code}: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"always-on: hint: {exc.hint}", file=sys.stderr)
         return (
             EXIT_FAILED
             if exc.code
