@@ -418,6 +418,25 @@ def cmd_agents(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """What works and what to do: agents (installed, handshake, credentials by name, MCP), git, ruff, node.
+
+    Exit 0 when git and the agents that matter have no ✘: the one asked for with --agent, else the default agent.
+    """
+    from always_on.core.config import load_config
+    from always_on.core.doctor import diagnose, render
+
+    config = load_config()
+    for warning in config.warnings:
+        print(f"always-on: warning: {warning}", file=sys.stderr)
+    report = _run_async(diagnose(config, args.agent))
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        print(render(report))
+    return 0 if report.ok_for([args.agent or config.agent]) else EXIT_FAILED
+
+
 def cmd_agent(args) -> int:
     from always_on.core.agents.builtin import run
 
@@ -516,6 +535,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("daemon", cmd_daemon, "run the scheduler for every enabled project", agent=True, json_=True)
     p.add_argument("--once", action="store_true", help="one tick per project, then exit")
     add("agents", cmd_agents, "list configured, built-in and preset agents", project=False, json_=True)
+    p = add(
+        "doctor",
+        cmd_doctor,
+        "check the agents (installed, ACP handshake, credentials, MCP), git, ruff and node; say what to do",
+        project=False,
+        json_=True,
+    )
+    p.add_argument("--agent", metavar="NAME", help="only this agent")
     p = add("agent", cmd_agent, "run a built-in agent as an ACP agent on stdio", project=False)
     p.add_argument("name", choices=["tidy", "openai"])
     p = add("demo", cmd_demo, "create the demo project at PATH and run one fire on it", project=False)

@@ -79,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         endpoints=["OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT", "CODEX_HOME",
                    "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"],
         auth_methods={"codex-api-key": ["CODEX_API_KEY"], "openai-api-key": ["OPENAI_API_KEY"]},
-        login="codex login (from `npm install -g @openai/codex`)",
+        login="codex login",  # the Codex CLI, `npm install -g @openai/codex`
         login_files=["~/.codex/auth.json"],
         install="npm install -g @zed-industries/codex-acp",
     ),
@@ -93,7 +93,7 @@ PRESETS: dict[str, Preset] = {
             "vertex-ai": ["GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"],
         },
         env={"GEMINI_CLI_TRUST_WORKSPACE": "true"},
-        login="gemini (once, in a terminal: choose “Login with Google”)",
+        login="gemini",  # then choose "Login with Google"
         login_files=["~/.gemini/oauth_creds.json"],
         install="npm install -g @google/gemini-cli",
     ),

@@ -141,7 +141,7 @@ async def test_no_key_is_auth_required_naming_the_variable(make_gateway, workspa
     assert error.code == ErrorCode.AGENT_AUTH_REQUIRED
     assert error.message.startswith("agent 'codex' needs authentication")
     assert "Authentication required" in error.message and "openai-api-key (OPENAI_API_KEY)" in error.message
-    assert "export OPENAI_API_KEY or CODEX_API_KEY" in error.hint and "codex login" in error.hint
+    assert "export OPENAI_API_KEY (or CODEX_API_KEY)" in error.hint and "`codex login`" in error.hint
     assert agent_events("authenticate") == []  # nothing to authenticate with
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from acp.schema import InitializeResponse
 from pydantic import BaseModel
 
 from always_on.core.agents.gateway import requests
@@ -68,6 +69,11 @@ class AgentGateway:
     def pid(self) -> int | None:
         """The current agent process id (its process group id too), if one is running."""
         return self._agent.pid if self._agent is not None else None
+
+    @property
+    def initialized(self) -> InitializeResponse | None:
+        """What the running agent answered to `initialize` (name, version, capabilities, auth methods)."""
+        return self._agent.initialized if self._agent is not None else None
 
     async def start(self) -> None:
         """Spawn the agent and `initialize` it.

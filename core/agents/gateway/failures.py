@@ -90,20 +90,20 @@ def auth_required(
 
 
 def auth_hint(spec: AgentSpec, *, tried: str | None = None) -> str:
+    """The next step: the variable to set (or the one that was not accepted), or the login command to run."""
     present = spec.present_credentials()
-    names = spec.credentials[:3]
+    names = spec.credentials
     if present and tried:
         first = f"check the key in {present[0]}: the agent did not accept it"
     elif present:
         first = f"{present[0]} is set but the agent did not accept it: check the key"
     elif names:
-        first = f"export {' or '.join(names)} in the environment always-on runs in"
+        others = f" (or {', '.join(names[1:3])})" if len(names) > 1 else ""
+        first = f"export {names[0]}{others} in the environment always-on runs in"
     else:
-        first = "pass the agent its credential: add the variable to `pass_env` in [agents." + spec.name + "]"
+        first = f"pass the agent its credential: name the variable in `pass_env` in [agents.{spec.name}]"
     if spec.login_hint:
-        first += f", or log in once with `{spec.login_hint}`"
-    if spec.auth_methods and not spec.auth_method and names:
-        first += f" (or choose a method with `auth_method` in [agents.{spec.name}])"
+        first += f", or log in once by running `{spec.login_hint}` in a terminal"
     return first
 
 

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from always_on.core.agents.gateway import failures, stall
 from always_on.core.agents.gateway.events import PhaseEvents, PhaseState
 from always_on.core.agents.gateway.process import FAULT_SETTLE, AgentProcess
-from always_on.core.agents.spec import McpServerSpec
+from always_on.core.agents.spec import AgentSpec, McpServerSpec
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.records import ErrorInfo
 
@@ -179,10 +179,14 @@ def _offered(agent: AgentProcess) -> list[Any]:
 
 
 def choose_auth_method(agent: AgentProcess) -> str | None:
-    """The ACP auth method to use: the configured one, else the first offered whose credential is present."""
-    offered = _offered(agent)
+    """The ACP auth method to use with this agent process (see `pick_auth_method`)."""
+    return pick_auth_method(agent.spec, _offered(agent))
+
+
+def pick_auth_method(spec: AgentSpec, offered: list[Any]) -> str | None:
+    """The configured `auth_method` if offered, else the first offered method whose credential is present: by the
+    preset's mapping, else an `env_var` method whose required variables are all set. None when none fits."""
     ids = [m.id for m in offered]
-    spec = agent.spec
     if spec.auth_method:
         return spec.auth_method if spec.auth_method in ids else None
     present = spec.present_variables()
