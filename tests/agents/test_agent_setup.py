@@ -98,7 +98,7 @@ async def test_preset_environment_reaches_the_agent(make_gateway, workspace, run
 
 
 async def test_authenticate_with_the_method_whose_key_is_present_then_retry(
-    make_gateway, workspace, run_phase, agent_events, monkeypatch
+    make_gateway, workspace, run_phase, agent_events, monkeypatch, sink
 ):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     gateway = make_gateway(
@@ -114,6 +114,7 @@ async def test_authenticate_with_the_method_whose_key_is_present_then_retry(
     await gateway.close()
     assert result.error is None and result.last_text == "hi"
     assert [e["method_id"] for e in agent_events("authenticate")] == ["openai-api-key"]
+    assert "authenticated with openai-api-key" in [e.text for e in sink.of(AgentEventKind.LIFECYCLE)]
     assert len(agent_events("new_session_request")) == 2 and len(agent_events("new_session")) == 1
 
 
@@ -281,3 +282,19 @@ def test_python_launcher_is_not_the_agent_name() -> None:
     spec = AgentSpec.from_command_line(f"{sys.executable} -P /x/my_agent.py --acp")
     assert spec.name == "my_agent.py"
     assert AgentSpec.from_command_line("npx @zed-industries/codex-acp@0.16.0").name == "codex-acp"
+
+
+async def test_silence_after_network_errors_on_stderr_is_model_unreachable(make_gateway, workspace, run_phase):
+    """codex-acp retries an unreachable API silently on stdout, logging each failure (in colour) on stderr."""
+    line = (
+        "\x1b[2m2026-12-01T05:34:17.252310Z\x1b[0m \x1b[31mERROR\x1b[0m codex_api: failed to connect to websocket: "
+        "IO error: failed to lookup address information: Name or service not known, url: wss://api.example.test/v1"
+    )
+    gateway = make_gateway({"steps": [{"op": "stderr", "text": line}, {"op": "hang"}]}, spec=preset("codex"))
+    await gateway.start()
+    result = await run_phase(gateway, workspace, timeout=120, stall_seconds=1.0)
+    await gateway.close()
+    assert result.error.code == ErrorCode.MODEL_UNREACHABLE
+    assert result.error.message.startswith("agent 'codex' could not reach its model API at wss://api.example.test/v1")
+    assert "\x1b" not in result.error.message and "(then nothing for 1 s)" in result.error.message
+    assert "OPENAI_BASE_URL" in result.error.hint

@@ -241,7 +241,7 @@ class AgentGateway:
         deadline: float,
     ) -> str | None:
         self._announce(agent, ph)
-        ph.session_id = await requests.new_session(agent, ph, mcp_servers, deadline)
+        ph.session_id = await requests.new_session(agent, ph, mcp_servers, deadline, self._events)
         self._events.lifecycle(
             ph,
             f"{ph.phase} session started",

@@ -34,7 +34,8 @@ _NETWORK_RE = re.compile(
     r"|fetch failed|socket hang up|timed out|APIConnectionError|dns error",
     re.IGNORECASE,
 )
-_URL_RE = re.compile(r"https?://[^\s)\"'<>,]+")
+_URL_RE = re.compile(r"(?:https?|wss?)://[^\s)\"'<>,]+")
+_LOG_PREFIX_RE = re.compile(r"^\S*\d{4}-\d\d-\d\d[T ]\S+\s+(?:ERROR|WARN|WARNING|INFO|DEBUG)?\s*")
 
 
 def answer_error(spec: AgentSpec, exc: RequestError, what: str, offered: Sequence[Any] = ()) -> ErrorInfo:
@@ -137,8 +138,17 @@ def model_unreachable(spec: AgentSpec, endpoint: str, reason: str) -> ErrorInfo:
     )
 
 
-def stalled(spec: AgentSpec, phase: str, seconds: float, stderr_tail: str = "") -> ErrorInfo:
-    """`agent_stalled`: silent for `seconds` in `phase`."""
+def stalled(spec: AgentSpec, phase: str, seconds: float, recent_stderr: Sequence[str] = ()) -> ErrorInfo:
+    """Silent for `seconds` in `phase`: `model_unreachable` when what it wrote on stderr meanwhile says it could
+    not reach its model API (codex-acp retries and logs there), else `agent_stalled` with those lines."""
+    network = [line for line in recent_stderr if _NETWORK_RE.search(line)]
+    if network:
+        line = _LOG_PREFIX_RE.sub("", network[-1]).strip()
+        urls = _URL_RE.findall(" ".join(network))
+        reason = (line if len(line) <= 300 else line[:297] + "...") + f" (then nothing for {seconds:g} s)"
+        return model_unreachable(spec, urls[-1] if urls else "", reason)
+    said = " | ".join(line.strip()[:200] for line in recent_stderr[-3:])
+    stderr_tail = f"; its last words on stderr: {said}" if said else ""
     creds = spec.present_credentials()
     reach = "its model API may be unreachable or slow"
     if creds:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from always_on.core.records import ErrorInfo
 _STREAM_LIMIT = 1 << 20  # asyncio reader buffer; longer lines are reassembled, up to _MAX_MESSAGE
 _MAX_MESSAGE = 64 << 20
 _STDERR_LINES = 40
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colours in logs (codex-acp's tracing) are noise here
 FAULT_SETTLE = 3.0  # after the pipe closes, how long to wait for the exit status that explains it
 
 
@@ -199,6 +201,7 @@ class AgentProcess:
         self.on_update = on_update
         self._on_stderr = on_stderr
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_LINES)
+        self.stderr_count = 0  # lines written so far (what came after a point: `recent_stderr`)
         self.fault: asyncio.Future[ErrorInfo] = asyncio.get_running_loop().create_future()
         self.stopping = False
         self.supports_close = False
@@ -211,6 +214,12 @@ class AgentProcess:
     @property
     def alive(self) -> bool:
         return self.process.returncode is None and not self.fault.done() and not self.stopping
+
+    def recent_stderr(self, since: int, limit: int = _STDERR_LINES) -> list[str]:
+        """Non-empty stderr lines written after the first `since` lines (at most `limit`, the latest)."""
+        count = min(self.stderr_count - since, len(self.stderr_tail))
+        lines = list(self.stderr_tail)[len(self.stderr_tail) - count :] if count > 0 else []
+        return [line for line in lines if line.strip()][-limit:]
 
     def tail(self) -> str:
         lines = [line for line in self.stderr_tail if line.strip()]
@@ -250,8 +259,9 @@ class AgentProcess:
             self._stderr_line(pending)
 
     def _stderr_line(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip()
+        line = _ANSI_RE.sub("", raw.decode("utf-8", "replace")).rstrip()
         self.stderr_tail.append(line[:500])
+        self.stderr_count += 1
         self._on_stderr(line)
 
     async def _watch(self) -> None:

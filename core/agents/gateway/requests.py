@@ -219,6 +219,9 @@ async def authenticated(
         if method is None:
             raise
     await authenticate(agent, ph, method, deadline)
+    events: PhaseEvents | None = bounds.get("events")
+    if events is not None:
+        events.lifecycle(ph, f"authenticated with {method}", {"method": method, "retrying": what})
     try:
         return await request(agent, ph, call(), deadline, what, **bounds)
     except RequestFailed as failed:
@@ -252,7 +255,11 @@ async def authenticate(agent: AgentProcess, ph: PhaseState, method: str, deadlin
 
 
 async def new_session(
-    agent: AgentProcess, ph: PhaseState, mcp_servers: list[McpServerSpec], deadline: float
+    agent: AgentProcess,
+    ph: PhaseState,
+    mcp_servers: list[McpServerSpec],
+    deadline: float,
+    events: PhaseEvents,
 ) -> str:
     """`session/new` in the phase's folder with its MCP servers, within the start timeout; returns the session id."""
     timeout = agent.start_timeout
@@ -272,6 +279,7 @@ async def new_session(
         lambda: agent.conn.new_session(cwd=str(ph.cwd), mcp_servers=servers),
         min(deadline, bounded),
         "session/new",
+        events=events,
         timeout_message=None
         if deadline <= bounded
         else f"agent '{agent.spec.name}' did not answer session/new within {timeout:g} s (start_timeout_seconds)",

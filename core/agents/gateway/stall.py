@@ -44,19 +44,21 @@ class Activity:
 async def watch(agent: AgentProcess, ph: PhaseState, events: PhaseEvents, stall_seconds: float) -> None:
     """Until cancelled: warn at half of `stall_seconds` of silence, fail the phase at the whole of it."""
     activity = agent.activity
+    stderr_before = agent.stderr_count
     half = stall_seconds / 2
     warned = False
     while True:
         idle = activity.idle()
         if idle >= stall_seconds:
-            ph.fail_with(failures.stalled(agent.spec, str(ph.phase), stall_seconds, agent.tail()))
+            recent = agent.recent_stderr(stderr_before)
+            ph.fail_with(failures.stalled(agent.spec, str(ph.phase), stall_seconds, recent))
             return
         if idle >= half and not warned:
             warned = True
             events.emit(
                 ph,
                 AgentEventKind.LIFECYCLE,
-                f"no activity for {idle:.0f} s (the phase fails as stalled at {stall_seconds:g} s)",
+                f"no activity for {half:g} s (the phase fails as stalled at {stall_seconds:g} s)",
                 data={"stall_warning": True, "idle_seconds": round(idle, 1), "stall_seconds": stall_seconds},
             )
         elif idle < half:
