@@ -284,7 +284,9 @@ def test_python_launcher_is_not_the_agent_name() -> None:
     assert AgentSpec.from_command_line("npx @zed-industries/codex-acp@0.16.0").name == "codex-acp"
 
 
-async def test_silence_after_network_errors_on_stderr_is_model_unreachable(make_gateway, workspace, run_phase):
+async def test_silence_after_network_errors_on_stderr_is_model_unreachable(
+    make_gateway, workspace, run_phase
+):
     """codex-acp retries an unreachable API silently on stdout, logging each failure (in colour) on stderr."""
     line = (
         "\x1b[2m2026-12-01T05:34:17.252310Z\x1b[0m \x1b[31mERROR\x1b[0m codex_api: failed to connect to websocket: "
@@ -295,6 +297,8 @@ async def test_silence_after_network_errors_on_stderr_is_model_unreachable(make_
     result = await run_phase(gateway, workspace, timeout=120, stall_seconds=1.0)
     await gateway.close()
     assert result.error.code == ErrorCode.MODEL_UNREACHABLE
-    assert result.error.message.startswith("agent 'codex' could not reach its model API at wss://api.example.test/v1")
+    assert result.error.message.startswith(
+        "agent 'codex' could not reach its model API at wss://api.example.test/v1"
+    )
     assert "\x1b" not in result.error.message and "(then nothing for 1 s)" in result.error.message
     assert "OPENAI_BASE_URL" in result.error.hint
