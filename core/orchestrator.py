@@ -421,7 +421,7 @@ class Orchestrator:
             else:
                 run.fail(
                     ErrorCode.DISCOVERY_FAILED,
-                    f"discovery failed: {result.error.code}: {result.error.message}",
+                    f"{result.error.code}: {result.error.message}",  # the code says it was discovery
                     result.error.hint,
                 )
             self.emit(

@@ -42,7 +42,7 @@ async def test_an_agent_error_answer_is_not_a_protocol_error(harness):
     result = await orch.fire()
     assert result.error.code == "discovery_failed"
     assert result.error.message == (
-        "discovery failed: agent_error: agent 'scripted_agent.py' answered session/prompt with an error: "
+        "agent_error: agent 'scripted_agent.py' answered session/prompt with an error: "
         "Internal error: quota exceeded"
     )
 
