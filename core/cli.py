@@ -58,9 +58,12 @@ def _progress_printer(stream):
             extra = f" — {event.message}" if event.message else ""
             if event.error:
                 extra = f" — {event.error.code}: {event.error.message}"
+                extra += f"\n           hint: {event.error.hint}" if event.error.hint else ""
             print(f"[{event.ts:%H:%M:%S}] {event.type.value}{extra}", file=stream, flush=True)
         elif isinstance(event, AgentEvent) and event.kind.value == "permission" and event.allowed is False:
             print(f"[{event.ts:%H:%M:%S}]   denied: {event.text} ({event.reason})", file=stream, flush=True)
+        elif isinstance(event, AgentEvent) and event.data.get("stall_warning"):
+            print(f"[{event.ts:%H:%M:%S}]   {event.text}", file=stream, flush=True)
 
     return show
 
@@ -108,6 +111,8 @@ def _fire_output(args, orch, result) -> int:
             print(f"Plan:    {plan.content.title} [{plan.status.value}] ({plan.id})")
         if result.error:
             print(f"Error:   {result.error.code}: {result.error.message}")
+            if result.error.hint:
+                print(f"Hint:    {result.error.hint}")
         if result.cycle_id and result.outcome.value == "executed":
             print("Next:    review with `always-on diff` or `always-on-tui`, then `always-on apply`")
     return EXIT_FAILED if result.outcome.value == "failed" else 0
@@ -116,7 +121,11 @@ def _fire_output(args, orch, result) -> int:
 def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None) -> None:
     """DESIGN §9: with --json the last stdout line is a JSON object even when the run never started."""
     if getattr(args, "json", False):
-        error = exc.to_dict() if exc else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted"}
+        error = (
+            exc.to_dict()
+            if exc
+            else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted", "hint": None}
+        )
         _print_json(
             {"outcome": "failed", "run_id": None, "plan_id": plan_id, "cycle_id": None, "error": error}
         )
@@ -409,6 +418,25 @@ def cmd_agents(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """What works and what to do: agents (installed, handshake, credentials by name, MCP), git, ruff, node.
+
+    Exit 0 when git and the agents that matter have no ✘: the one asked for with --agent, else the default agent.
+    """
+    from always_on.core.config import load_config
+    from always_on.core.doctor import diagnose, render
+
+    config = load_config()
+    for warning in config.warnings:
+        print(f"always-on: warning: {warning}", file=sys.stderr)
+    report = _run_async(diagnose(config, args.agent))
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        print(render(report))
+    return 0 if report.ok_for([args.agent or config.agent]) else EXIT_FAILED
+
+
 def cmd_agent(args) -> int:
     from always_on.core.agents.builtin import run
 
@@ -507,6 +535,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("daemon", cmd_daemon, "run the scheduler for every enabled project", agent=True, json_=True)
     p.add_argument("--once", action="store_true", help="one tick per project, then exit")
     add("agents", cmd_agents, "list configured, built-in and preset agents", project=False, json_=True)
+    p = add(
+        "doctor",
+        cmd_doctor,
+        "check the agents (installed, ACP handshake, credentials, MCP), git, ruff and node; say what to do",
+        project=False,
+        json_=True,
+    )
+    p.add_argument("--agent", metavar="NAME", help="only this agent")
     p = add("agent", cmd_agent, "run a built-in agent as an ACP agent on stdio", project=False)
     p.add_argument("name", choices=["tidy", "openai"])
     p = add("demo", cmd_demo, "create the demo project at PATH and run one fire on it", project=False)
@@ -538,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except AlwaysOnError as exc:
         print(f"always-on: error: {exc.code}: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"always-on: hint: {exc.hint}", file=sys.stderr)
         return (
             EXIT_FAILED
             if exc.code

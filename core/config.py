@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from always_on.core import paths
 from always_on.core.agents.spec import AgentSpec, PhaseLimits
@@ -22,12 +22,34 @@ class Section(BaseModel):
 
 
 class AgentConfig(Section):
-    command: str | list[str]
+    command: str | list[str] = ""  # required for kind "acp"; the built-in agent for kind "openai"
     env: dict[str, str] = Field(default_factory=dict)
+    pass_env: list[str] = Field(
+        default_factory=list
+    )  # more variables for the agent process only (credentials)
+    auth_method: str | None = None  # the ACP auth method to use when the agent asks for authentication
     kind: Literal["acp", "openai"] = "acp"
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    stall_seconds: float | None = Field(None, gt=0)
+    start_timeout_seconds: float | None = Field(None, gt=0)
+
+    @field_validator("pass_env", "env")
+    @classmethod
+    def _no_policy_bypass(cls, value: Any) -> Any:
+        from always_on.core.agents.policy.environment import forbidden_variable
+
+        for name in value:
+            if forbidden_variable(name):
+                raise ValueError(f"{name} would let commands bypass the permission policy")
+        return value
+
+    @model_validator(mode="after")
+    def _command_for_acp(self) -> AgentConfig:
+        if self.kind == "acp" and not self.command:
+            raise ValueError("an ACP agent needs a command line (`command`)")
+        return self
 
 
 class PhaseAgents(Section):
@@ -104,9 +126,17 @@ class WorkspaceConfig(Section):
 class LimitsConfig(Section):
     phase_timeout_seconds: float = Field(900.0, gt=0)
     max_tool_calls: int = Field(300, ge=1)
+    # An agent silent this long (no update, tool call or terminal output) fails its phase with agent_stalled.
+    stall_seconds: float = Field(180.0, gt=0)
+    # initialize, authenticate and session/new, each.
+    start_timeout_seconds: float = Field(60.0, gt=0)
 
     def phase_limits(self) -> PhaseLimits:
-        return PhaseLimits(timeout_seconds=self.phase_timeout_seconds, max_tool_calls=self.max_tool_calls)
+        return PhaseLimits(
+            timeout_seconds=self.phase_timeout_seconds,
+            max_tool_calls=self.max_tool_calls,
+            stall_seconds=self.stall_seconds,
+        )
 
 
 class ApplyConfig(Section):
@@ -162,6 +192,12 @@ class Config(ProjectSettings):
         from always_on.core.agents.presets import resolve_agent
 
         return resolve_agent(name, self.agents)
+
+    def command_line_spec(self, line: str) -> AgentSpec:
+        """An agent given as a raw command line (`--agent-cmd`); a known program gets its preset's credentials."""
+        from always_on.core.agents.presets import resolve_command_line
+
+        return resolve_command_line(line)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     AGENT_NOT_FOUND = "agent_not_found"
     AGENT_AUTH_REQUIRED = "agent_auth_required"
     MODEL_UNREACHABLE = "model_unreachable"
+    AGENT_STALLED = "agent_stalled"
+    AGENT_ERROR = "agent_error"
     STORE_CORRUPT = "store_corrupt"
     CONFIG_INVALID = "config_invalid"
     ILLEGAL_TRANSITION = "illegal_transition"
@@ -50,14 +52,30 @@ class ErrorCode(StrEnum):
     SANDBOX_FAILED = "sandbox_failed"
 
 
-class AlwaysOnError(Exception):
-    """An expected failure with a stable code and a message a person can act on."""
+#: Failures of the agent's own setup or of its model API, not of the project or the phase: a run that meets one
+#: fails with that code whatever phase it was in, since it is what the user has to act on (DESIGN §4).
+AGENT_SETUP_CODES = frozenset(
+    {
+        ErrorCode.AGENT_AUTH_REQUIRED,
+        ErrorCode.MODEL_UNREACHABLE,
+        ErrorCode.AGENT_STALLED,
+        ErrorCode.AGENT_NOT_FOUND,
+    }
+)
 
-    def __init__(self, code: ErrorCode | str, message: str, **details: object) -> None:
+
+class AlwaysOnError(Exception):
+    """An expected failure with a stable code, a message a person can act on, and optionally the next step
+    (`hint`: the variable to set, the command to run)."""
+
+    def __init__(
+        self, code: ErrorCode | str, message: str, *, hint: str | None = None, **details: object
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = str(code)
         self.message = message
+        self.hint = hint
         self.details = details
 
     def to_dict(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.message, "hint": self.hint}

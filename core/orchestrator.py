@@ -24,7 +24,7 @@ from always_on.core.agents.spec import AgentSpec
 from always_on.core.config import Config, ProjectSettings, load_config
 from always_on.core.contracts.plan import render_plan_markdown
 from always_on.core.contracts.report import fallback_report, parse_report, render_report
-from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AGENT_SETUP_CODES, AlwaysOnError, ErrorCode
 from always_on.core.event_log import AgentEventLog
 from always_on.core.records import (
     ARCHIVABLE,
@@ -93,9 +93,9 @@ class _RunContext:
         self.report_available = False
         self.timings: dict[str, float] = {}
 
-    def fail(self, code: str, message: str) -> None:
+    def fail(self, code: str, message: str, hint: str | None = None) -> None:
         self.outcome = FireOutcome.FAILED
-        self.error = ErrorInfo(code=code, message=message)
+        self.error = ErrorInfo(code=code, message=message, hint=hint)
 
 
 class Orchestrator:
@@ -185,7 +185,7 @@ class Orchestrator:
 
     def agent_spec(self, phase: Phase = Phase.EXECUTION) -> AgentSpec:
         if self.agent_cmd:
-            return AgentSpec.from_command_line(self.agent_cmd)
+            return self.config.command_line_spec(self.agent_cmd)
         name = self.agent_name or self.settings.agent_for(phase.value)
         return self.config.agent_spec(name)
 
@@ -228,14 +228,19 @@ class Orchestrator:
             self.store.update_state(lambda st: self._mark_started(st, run))
             from always_on.core.agents.gateway import AgentGateway
 
-            gateway = AgentGateway(spec, on_event=events.record, cwd=self.project)
+            gateway = AgentGateway(
+                spec,
+                on_event=events.record,
+                cwd=self.project,
+                start_timeout=self.settings.limits.start_timeout_seconds,
+            )
             try:
                 try:
                     t = time.perf_counter()
                     await gateway.start()
                     run.timings["agent_start"] = time.perf_counter() - t
                 except AlwaysOnError as exc:
-                    run.fail(exc.code, f"agent '{spec.name}' could not start: {exc.message}")
+                    run.fail(exc.code, exc.message, exc.hint)  # the message names the agent
                     self._fail_open_plan(run)
                     self.emit(PhaseEventType.RUN_FAILED, run, error=run.error, message=run.error.message)
                 else:
@@ -411,9 +416,14 @@ class Orchestrator:
             await self._execute_plan(run, gateway, plan.id)
             return
         if result.error:
-            run.fail(
-                ErrorCode.DISCOVERY_FAILED, f"discovery failed: {result.error.code}: {result.error.message}"
-            )
+            if result.error.code in AGENT_SETUP_CODES:  # what the user must act on: its own code (DESIGN §4)
+                run.fail(result.error.code, result.error.message, result.error.hint)
+            else:
+                run.fail(
+                    ErrorCode.DISCOVERY_FAILED,
+                    f"{result.error.code}: {result.error.message}",  # the code says it was discovery
+                    result.error.hint,
+                )
             self.emit(
                 PhaseEventType.RUN_FAILED,
                 run,
@@ -579,7 +589,11 @@ class Orchestrator:
         files = diff_files(ws_path, before, after) if before != after else []
         if failure:
             code, message = failure
-            run.fail(ErrorCode.EXECUTION_FAILED, message)
+            if result.error and result.error.code in AGENT_SETUP_CODES:
+                message = result.error.message
+                run.fail(code, message, result.error.hint)
+            else:
+                run.fail(ErrorCode.EXECUTION_FAILED, message, result.error.hint if result.error else None)
             self._write_fallback(
                 run, plan, cycle, files, reason=f"{code}: {message}", last_text=result.last_text
             )

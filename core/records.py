@@ -159,6 +159,7 @@ def check_transition(kind: str, table: dict, current: StrEnum, new: StrEnum) -> 
 class ErrorInfo(BaseModel):
     code: str
     message: str
+    hint: str | None = None  # the next step (the variable to set, the command to run), when there is one
 
 
 class ProjectState(Record):

@@ -232,6 +232,7 @@ class AlwaysOnApp(App[None]):
                     refresh |= event.type in REFRESH_ON
                     self._notify_phase(event, own)
             else:
+                stepper |= self.current_run.note_agent(event)
                 self.feed.add(event)
         lines = self.feed.take()
         dash = self.dashboard
@@ -258,7 +259,9 @@ class AlwaysOnApp(App[None]):
         elif event.type == PhaseEventType.RUN_FAILED:
             error = event.error
             self.notify(
-                error.message if error else (event.message or "The fire failed."),
+                (error.message + (f"\n→ {error.hint}" if error.hint else ""))
+                if error
+                else (event.message or "The fire failed."),
                 title=f"Fire failed ({error.code})" if error else "Fire failed",
                 severity="error",
             )

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from always_on.core.records import ErrorInfo, FireOutcome, Phase, PhaseEvent, PhaseEventType
+from always_on.core.records import (
+    AgentEvent,
+    AgentEventKind,
+    ErrorInfo,
+    FireOutcome,
+    Phase,
+    PhaseEvent,
+    PhaseEventType,
+)
 
 STEPS = (Phase.DISCOVERY, Phase.WORKSPACE, Phase.EXECUTION, Phase.REPORT)
 
@@ -55,6 +63,7 @@ class RunTracker:
     outcome: FireOutcome | None = None
     error: ErrorInfo | None = None
     plan_title: str | None = None
+    agent: str | None = None  # the agent's own name and version, from its initialize response
     replay: bool = False
     steps: dict[Phase, Step] = field(default_factory=lambda: {p: Step(p) for p in STEPS})
 
@@ -69,6 +78,7 @@ class RunTracker:
         self.outcome = None
         self.error = None
         self.plan_title = None
+        self.agent = None
         self.replay = replay
         self.steps = {p: Step(p) for p in STEPS}
 
@@ -115,6 +125,16 @@ class RunTracker:
                     step.started_at = event.ts
             self.error = event.error
             self._finish(event, FireOutcome.FAILED)
+        return True
+
+    def note_agent(self, event: AgentEvent) -> bool:
+        """The agent's name and version from the run's "agent ready" event (its initialize response)."""
+        if event.kind != AgentEventKind.LIFECYCLE or event.run_id != self.run_id:
+            return False
+        info = event.data.get("agent_info")
+        if not isinstance(info, dict) or not info.get("name"):
+            return False
+        self.agent = f"{info['name']} {info.get('version') or ''}".strip()
         return True
 
     def _finish(self, event: PhaseEvent, outcome: FireOutcome) -> None:

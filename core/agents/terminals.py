@@ -95,9 +95,16 @@ class Terminal:
     """One running (or finished) command and its captured output."""
 
     def __init__(
-        self, terminal_id: str, owner: str, argv: list[str], process: asyncio.subprocess.Process, limit: int
+        self,
+        terminal_id: str,
+        owner: str,
+        argv: list[str],
+        process: asyncio.subprocess.Process,
+        limit: int,
+        on_output: Callable[[], None] | None = None,
     ) -> None:
         self.id = terminal_id
+        self._on_output = on_output
         self.owner = owner
         self.argv = argv
         self.process = process
@@ -130,6 +137,8 @@ class Terminal:
         with contextlib.suppress(Exception):
             while chunk := await stream.read(_READ_CHUNK):
                 self._append(chunk)
+                if self._on_output is not None:
+                    self._on_output()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -171,11 +180,16 @@ class Terminal:
 class TerminalManager:
     """All terminals of one gateway, grouped by owner (the ACP session that created them)."""
 
-    def __init__(self, on_exit: Callable[[Terminal], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_exit: Callable[[Terminal], None] | None = None,
+        on_output: Callable[[], None] | None = None,
+    ) -> None:
         self._terminals: dict[str, Terminal] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._on_exit = on_exit
+        self._on_output = on_output  # each chunk of output of any terminal (the agent's stall clock)
 
     async def create(
         self,
@@ -193,7 +207,7 @@ class TerminalManager:
             if output_byte_limit is None
             else min(output_byte_limit, DEFAULT_OUTPUT_LIMIT)
         )
-        term = Terminal(f"term-{next(self._ids)}", owner, list(argv), process, limit)
+        term = Terminal(f"term-{next(self._ids)}", owner, list(argv), process, limit, self._on_output)
         term._reader = asyncio.create_task(term._read(), name=f"terminal-read-{term.id}")
         watcher = asyncio.create_task(term._watch(self._on_exit), name=f"terminal-watch-{term.id}")
         for task in (term._reader, watcher):

@@ -125,14 +125,21 @@ def sink() -> EventSink:
 
 @pytest.fixture
 async def make_gateway(tmp_path, workspace, agent_log, sink):
-    """make_gateway(script, **gateway_kwargs) → an AgentGateway (not started) over the scripted agent."""
+    """make_gateway(script, spec={AgentSpec fields}, **gateway_kwargs) → an AgentGateway (not started) over the
+    scripted agent."""
     made: list[AgentGateway] = []
 
-    def make(script: dict[str, Any], *, cwd: Path | None = None, **kwargs: Any) -> AgentGateway:
+    def make(
+        script: dict[str, Any],
+        *,
+        cwd: Path | None = None,
+        spec: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AgentGateway:
         script = {"log": str(agent_log), **script}
-        spec = scripted_spec(script, tmp_path / f"script-{len(made)}.json")
+        agent = scripted_spec(script, tmp_path / f"script-{len(made)}.json").model_copy(update=spec or {})
         kwargs.setdefault("cancel_grace", 1.0)
-        gateway = AgentGateway(spec, on_event=sink, cwd=cwd or workspace, **kwargs)
+        gateway = AgentGateway(agent, on_event=sink, cwd=cwd or workspace, **kwargs)
         made.append(gateway)
         return gateway
 
@@ -155,6 +162,7 @@ async def _run(
     policy=None,
     timeout: float = 30.0,
     max_tool_calls: int = 200,
+    stall_seconds: float | None = 180.0,
     mcp_servers=None,
     prompt: str = "do the work",
 ):
@@ -165,7 +173,9 @@ async def _run(
         policy=policy or _policy_for(workspace),
         prompt=prompt,
         mcp_servers=mcp_servers or [],
-        limits=PhaseLimits(timeout_seconds=timeout, max_tool_calls=max_tool_calls),
+        limits=PhaseLimits(
+            timeout_seconds=timeout, max_tool_calls=max_tool_calls, stall_seconds=stall_seconds
+        ),
     )
 
 
@@ -177,7 +187,8 @@ def policy_for():
 
 @pytest.fixture
 def run_phase():
-    """await run_phase(gateway, workspace, phase=..., timeout=..., max_tool_calls=..., mcp_servers=...)."""
+    """await run_phase(gateway, workspace, phase=..., timeout=..., max_tool_calls=..., stall_seconds=...,
+    mcp_servers=...)."""
     return _run
 
 

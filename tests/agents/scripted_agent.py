@@ -15,7 +15,12 @@ Script (all keys optional)::
                                      # its text and phase, cancel, close_session, turn_end) and step results
       "on_initialize": "ok",         # ok | exit | answer_then_exit | hang | garbage | bad_version
                                      # exit: os._exit(3) unanswered; answer_then_exit: exit(4) 0.2 s later
-      "on_new_session": "ok",        # ok | exit (os._exit(3) before answering session/new)
+      "on_new_session": "ok",        # ok | exit (os._exit(3) before answering session/new) | hang
+      "auth_methods": [{...}],       # authMethods listed in initialize (ACP AuthMethod objects, as JSON)
+      "require_auth": {"at": "new_session", "accept": ["openai-api-key"], "message": "Authentication required"}
+                                     # session/new (or "prompt") answers -32000 `message` until `authenticate`
+                                     # was called with a method in `accept`; authenticate logs each call
+      "report_env": ["NAME", ...],   # initialize logs {"env": {NAME: the value or null}} of its own environment
       "supports_close": false,       # advertise session/close (close_session is then logged)
       "sessions": [[...], [...]],    # steps per session, in order of session/new (1st, 2nd, ...)
       "phases": {"discovery": [...], "execution": [...], "report": [...]},
@@ -53,6 +58,8 @@ object with an "op":
     {"op": "hang"}                               await an event that never fires (ignores session/cancel)
     {"op": "wait_cancel"}                        block until session/cancel, then end the turn "cancelled"
     {"op": "stop", "reason": "end_turn"}         the turn's stopReason (default end_turn)
+    {"op": "error", "code": -32603, "message": "...", "data": {...}}
+                                                 answer the prompt with this JSON-RPC error
 """
 
 from __future__ import annotations
@@ -84,7 +91,6 @@ from acp import (
 from acp.schema import (
     AgentCapabilities,
     EnvVariable,
-    Implementation,
     PermissionOption,
     SessionCapabilities,
     SessionCloseCapabilities,
@@ -110,6 +116,7 @@ class ScriptedAgent:
         self.conn: Any = None
         self.sessions: dict[str, dict[str, Any]] = {}
         self.cancelled: dict[str, asyncio.Event] = {}
+        self.authenticated = False
         log = script.get("log")
         self.log_file = open(log, "a", encoding="utf-8") if log else None
 
@@ -129,6 +136,7 @@ class ScriptedAgent:
         self.log(
             event="initialize",
             pid=os.getpid(),
+            env={name: os.environ.get(name) for name in self.script.get("report_env", [])},
             client_capabilities=client_capabilities.model_dump(mode="json", by_alias=True)
             if client_capabilities
             else None,
@@ -149,17 +157,35 @@ class ScriptedAgent:
                 close=SessionCloseCapabilities() if self.script.get("supports_close") else None
             )
         )
-        return InitializeResponse(
-            protocol_version=99 if mode == "bad_version" else PROTOCOL_VERSION,
-            agent_capabilities=caps,
-            agent_info=Implementation(name="scripted-agent", version="1"),
+        return InitializeResponse.model_validate(
+            {
+                "protocolVersion": 99 if mode == "bad_version" else PROTOCOL_VERSION,
+                "agentCapabilities": caps.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "agentInfo": {"name": "scripted-agent", "version": "1"},
+                "authMethods": self.script.get("auth_methods", []),
+            }
         )
+
+    async def authenticate(self, method_id: str, **_: Any) -> None:
+        accepted = method_id in (self.script.get("require_auth") or {}).get("accept", [])
+        self.log(event="authenticate", method_id=method_id, accepted=accepted)
+        if accepted:
+            self.authenticated = True
+
+    def _check_auth(self, at: str) -> None:
+        rule = self.script.get("require_auth")
+        if rule and rule.get("at", "new_session") == at and not self.authenticated:
+            raise RequestError(-32000, rule.get("message", "Authentication required"))
 
     async def new_session(
         self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any
     ) -> NewSessionResponse:
         if self.script.get("on_new_session") == "exit":
             os._exit(3)
+        if self.script.get("on_new_session") == "hang":
+            await asyncio.Event().wait()
+        self.log(event="new_session_request")
+        self._check_auth("new_session")
         session_id = f"sess-{len(self.sessions) + 1}-{uuid.uuid4().hex[:6]}"
         self.sessions[session_id] = {
             "index": len(self.sessions) + 1,
@@ -188,6 +214,7 @@ class ScriptedAgent:
         text = "\n".join(getattr(block, "text", "") or "" for block in prompt)
         phase = self._phase(text, session["index"])
         self.log(event="prompt", session_id=session_id, index=session["index"], phase=phase, text=text)
+        self._check_auth("prompt")
         stop = "end_turn"
         for step in self._steps(session["index"], phase):
             result = await self._run(step, session_id, session)
@@ -285,6 +312,10 @@ class ScriptedAgent:
             return "cancelled"
         elif op == "stop":
             return step.get("reason", "end_turn")
+        elif op == "error":
+            raise RequestError(
+                int(step.get("code", -32603)), step.get("message", "Internal error"), step.get("data")
+            )
         else:
             raise RequestError.invalid_params({"unknown op": op})
         return None

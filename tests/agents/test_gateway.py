@@ -52,7 +52,8 @@ async def test_streamed_updates_arrive_in_order_as_events(make_gateway, workspac
     assert result.tool_calls == 1
     assert all(e.run_id == "run-test" and e.phase == Phase.EXECUTION for e in sink.events)
     lifecycle = [e.text for e in sink.of(AgentEventKind.LIFECYCLE)]
-    assert lifecycle[0] == "execution session started" and lifecycle[-1].startswith("execution phase ended")
+    assert lifecycle[:2] == ["agent ready: scripted-agent 1, ACP v1", "execution session started"]
+    assert lifecycle[-1].startswith("execution phase ended")
 
 
 async def test_streaming_throughput(make_gateway, workspace, sink, run_phase):

@@ -932,6 +932,34 @@ def test_secret_reason(path: str, secret: bool) -> None:
     assert (secret_reason(path) is not None) is secret
 
 
+def test_agent_login_folders_are_secret_in_home_only(tmp_path, monkeypatch) -> None:
+    """The agent reads its own login files itself; its file requests and terminals may not. A project's own
+    `.claude/` (settings, commands) stays readable."""
+    home = tmp_path / "home"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex" / "auth.json").write_text("{}")
+    monkeypatch.setenv("HOME", str(home))
+    for path in (".claude/.credentials.json", ".claude.json", ".codex/auth.json", ".gemini/oauth_creds.json"):
+        assert secret_reason(home / path) is not None, path
+    workspace = tmp_path / "ws"
+    (workspace / ".claude").mkdir(parents=True)
+    (workspace / ".claude" / "settings.json").write_text("{}")
+    policy = Policy(workspace, writable=True)
+    assert policy.check_read(workspace / ".claude" / "settings.json").allowed
+    assert not policy.check_read(home / ".codex" / "auth.json").allowed
+    denied = policy.check_command("cat ~/.codex/auth.json", None, workspace)
+    assert not denied.allowed and "Codex logins" in denied.reason
+
+
+def test_pass_env_reaches_the_agent_environment_only_when_named(monkeypatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
+    assert "ANTHROPIC_API_KEY" not in agent_environment()  # terminals
+    assert agent_environment(pass_env=["ANTHROPIC_API_KEY", "UNSET_VAR"])["ANTHROPIC_API_KEY"] == "sk-ant-x"
+    with pytest.raises(AlwaysOnError):
+        monkeypatch.setenv("LD_PRELOAD", "/x.so")
+        agent_environment(pass_env=["LD_PRELOAD"])
+
+
 def test_parser_expands_braces_and_rejects_the_unknown() -> None:
     word = parse("echo x{a,b}{1..2}").items[0][0].first.commands[0].words[1]  # type: ignore[union-attr]
     assert [w.value for w in expand_braces(word)] == ["xa1", "xa2", "xb1", "xb2"]

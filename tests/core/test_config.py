@@ -96,3 +96,59 @@ def test_agents_table_and_presets():
     assert cfg.agent_spec("tidy").command[-1] == "tidy"
     with pytest.raises(AlwaysOnError, match="unknown agent 'nope'"):
         cfg.agent_spec("nope")
+
+
+def test_presets_declare_credentials_and_what_runs_them_unattended():
+    cfg = parse_config({})
+    claude = cfg.agent_spec("claude")
+    assert {"ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"} <= set(claude.pass_env)
+    assert "IS_SANDBOX" not in claude.env and "@0.101.0" in claude.install_hint
+    codex = cfg.agent_spec("codex")
+    assert codex.auth_methods == {"codex-api-key": ["CODEX_API_KEY"], "openai-api-key": ["OPENAI_API_KEY"]}
+    gemini = cfg.agent_spec("gemini")
+    assert gemini.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true" and "GEMINI_API_KEY" in gemini.credentials
+    assert cfg.agent_spec("openai").pass_env == ["OPENAI_API_KEY"]  # the built-in agent's default key
+
+
+def test_pass_env_auth_method_and_stall_per_agent():
+    cfg = parse_config(
+        {
+            "agents": {
+                "claude": {
+                    "command": "npx @agentclientprotocol/claude-agent-acp@0.101.0",
+                    "pass_env": ["MY_PROXY"],
+                },
+                "mine": {
+                    "command": "gemini --experimental-acp",
+                    "auth_method": "vertex-ai",
+                    "stall_seconds": 30,
+                },
+                "llm": {"kind": "openai", "model": "m", "api_key_env": "MY_LLM_KEY"},
+            },
+            "limits": {"stall_seconds": 60, "start_timeout_seconds": 20},
+        }
+    )
+    claude = cfg.agent_spec("claude")  # configured under a preset's name: inherits the preset
+    assert "ANTHROPIC_API_KEY" in claude.pass_env and "MY_PROXY" in claude.pass_env
+    mine = cfg.agent_spec("mine")  # the program is a preset's: inherits it too
+    assert mine.auth_method == "vertex-ai" and mine.stall_seconds == 30
+    assert mine.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
+    llm = cfg.agent_spec("llm")
+    assert llm.pass_env == ["MY_LLM_KEY"] and "MY_LLM_KEY" not in llm.env  # passed at launch, not copied here
+    assert cfg.limits.phase_limits().stall_seconds == 60 and cfg.limits.start_timeout_seconds == 20
+    assert cfg.command_line_spec("codex-acp").auth_methods  # --agent-cmd of a known program
+
+
+@pytest.mark.parametrize(
+    ("table", "fragment"),
+    [
+        ({"command": "x", "pass_env": ["LD_PRELOAD"]}, "agents.a.pass_env"),
+        ({"command": "x", "env": {"GIT_DIR": "/tmp"}}, "agents.a.env"),
+        ({"command": "x", "stall_seconds": 0}, "agents.a.stall_seconds"),
+        ({"kind": "acp"}, "agents.a"),
+    ],
+)
+def test_bad_agent_tables_name_the_key(table, fragment):
+    with pytest.raises(AlwaysOnError) as info:
+        parse_config({"agents": {"a": table}})
+    assert info.value.code == "config_invalid" and f"`{fragment}" in info.value.message

@@ -40,7 +40,9 @@ class Harness:
         self.events: list[PhaseEvent] = []
         self.all_events: list = []
 
-    def orchestrator(self, phases: dict | None = None, *, timeout: float = 20.0, **script) -> Orchestrator:
+    def orchestrator(
+        self, phases: dict | None = None, *, timeout: float = 20.0, limits: dict | None = None, **script
+    ) -> Orchestrator:
         script_path = self.tmp / f"script-{len(list(self.tmp.glob('script-*')))}.json"
         body = dict(script)
         if phases is not None:
@@ -48,7 +50,9 @@ class Harness:
         body.setdefault("log", str(self.tmp / "agent-log.jsonl"))
         script_path.write_text(json.dumps(body))
         cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(SCRIPTED_AGENT))} --script {shlex.quote(str(script_path))}"
-        config = parse_config({"limits": {"phase_timeout_seconds": timeout, "max_tool_calls": 50}})
+        config = parse_config(
+            {"limits": {"phase_timeout_seconds": timeout, "max_tool_calls": 50, **(limits or {})}}
+        )
 
         def listen(event) -> None:
             self.all_events.append(event)

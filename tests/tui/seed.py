@@ -258,6 +258,13 @@ def agent_events(run_id: str, start: float, *, denied: bool = True) -> list[Agen
         out.append(AgentEvent(ts=at(t), run_id=run_id, phase=phase, kind=kind, text=text, **kw))
         t += 0.01
 
+    info = {"name": "always-on-tidy", "title": "tidy", "version": "0.1.0"}
+    ev(
+        AgentEventKind.LIFECYCLE,
+        "agent ready: always-on-tidy 0.1.0, ACP v1",
+        Phase.DISCOVERY,
+        data={"agent": "tidy", "agent_info": info, "initialize": {"protocolVersion": 1, "agentInfo": info}},
+    )
     for chunk in ["I will ", "look at ", "the ruff ", "findings ", "first.\n"]:
         ev(AgentEventKind.MESSAGE, chunk, Phase.DISCOVERY)
     ev(

@@ -423,3 +423,47 @@ async def test_ctrl_t_opens_the_theme_picker_and_a_theme_applies(project):
         app.theme = "textual-light"
         await pilot.pause()
         assert app.current_theme.name == "textual-light" and not app.current_theme.dark
+
+
+async def test_a_failed_fire_shows_the_agent_code_and_hint(project):
+    """The dialog (toast), the stepper and the stream carry the code and the next step the CLI prints."""
+    from always_on.core.records import ErrorInfo
+
+    app = make_app(project)
+    run = "run-20250501-115900-stall1"
+    error = ErrorInfo(
+        code="agent_stalled",
+        message="agent 'claude' stalled: no update, tool call or terminal output for 180 s in the discovery phase",
+        hint="its model API may be unreachable or slow: check the network and the key",
+    )
+    info = {"name": "@agentclientprotocol/claude-agent-acp", "version": "0.101.0"}
+    events = [
+        PhaseEvent(
+            ts=NOW, project_id="p", run_id=run, type=PhaseEventType.DISCOVERY_STARTED, phase=Phase.DISCOVERY
+        ),
+        AgentEvent(
+            ts=NOW,
+            run_id=run,
+            phase=Phase.DISCOVERY,
+            kind=AgentEventKind.LIFECYCLE,
+            text="agent ready: @agentclientprotocol/claude-agent-acp 0.101.0, ACP v1",
+            data={"agent_info": info},
+        ),
+        PhaseEvent(
+            ts=NOW,
+            project_id="p",
+            run_id=run,
+            type=PhaseEventType.RUN_FAILED,
+            phase=Phase.DISCOVERY,
+            error=error,
+        ),
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        for event in events:
+            app.on_core_event(event)
+        await wait_for(pilot, lambda: any("Fire failed" in n for n in notes(app)))
+        (note,) = [n for n in app._notifications if n.title == "Fire failed (agent_stalled)"]
+        assert note.message == f"{error.message}\n→ {error.hint}"
+        assert app.current_run.agent == "@agentclientprotocol/claude-agent-acp 0.101.0"
+        stepper = str(app.screen.query_one("#stepper").render())
+        assert "agent @agentclientprotocol/claude-agent-acp 0.101.0" in stepper and error.hint in stepper

@@ -93,6 +93,8 @@ class HistoryScreen(RecordTableScreen):
             out.append_text(self._plan_cell(run))
         if run.error is not None:
             out.append(f"\n{run.error.code}: {run.error.message}", style="red")
+            if run.error.hint:
+                out.append(f"\n→ {run.error.hint}", style="yellow")
         detail.update(out)
 
     def action_open(self) -> None:

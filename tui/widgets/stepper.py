@@ -26,6 +26,9 @@ def stepper_text(run: RunTracker, clock: Clock) -> Text:
         return out
     out.append("Replay " if run.replay else "Run ", style="bold")
     out.append(run.run_id, style="cyan")
+    if run.agent:
+        out.append("  agent ", style="dim")
+        out.append(run.agent, style="cyan")
     now = clock.now()
     if run.running:
         out.append("  running", style="bold yellow")
@@ -55,6 +58,9 @@ def stepper_text(run: RunTracker, clock: Clock) -> Text:
     if run.error is not None:
         out.append("\nError ", style="bold red")
         out.append(f"{run.error.code}: {run.error.message}", style="red")
+        if run.error.hint:
+            out.append("\nNext  ", style="bold yellow")
+            out.append(run.error.hint, style="yellow")
     return out
 
 

@@ -71,7 +71,9 @@ class AgentStream(Vertical):
         log.write(Text("\n").join(lines), expand=True, scroll_end=follow)
 
     def set_pending(self, text: Text | None) -> None:
-        self.query_one(PendingLine).set_text(text)
+        # Not yet composed when a flush races the dashboard's mount (seen once under load): the next flush shows it.
+        for line in self.query(PendingLine):
+            line.set_text(text)
 
     def clear(self) -> None:
         self.log_widget.clear()

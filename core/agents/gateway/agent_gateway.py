@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from acp.schema import InitializeResponse
 from pydantic import BaseModel
 
 from always_on.core.agents.gateway import requests
@@ -44,18 +45,21 @@ class AgentGateway:
         *,
         on_event: Callable[[AgentEvent], None],
         cwd: Path,
-        start_timeout: float = 60.0,
+        start_timeout: float | None = None,
         cancel_grace: float = 3.0,
     ) -> None:
         self.spec = spec
         self._cwd = Path(cwd)
-        self._start_timeout = start_timeout
+        # initialize, authenticate and session/new, each: the agent's own setting, else the caller's (limits)
+        self._start_timeout = spec.start_timeout_seconds or start_timeout or 60.0
         self._cancel_grace = cancel_grace
         self._agent: AgentProcess | None = None
         self._last_fault: ErrorInfo | None = None  # why the previous agent process was discarded
         self._phase: PhaseState | None = None
         self._events = PhaseEvents(on_event, self._current_phase)
-        self._terminals = TerminalManager(on_exit=self._events.on_terminal_exit)
+        self._terminals = TerminalManager(
+            on_exit=self._events.on_terminal_exit, on_output=self._terminal_output
+        )
         self._client = AcpClient(current=self._current_phase, events=self._events, terminals=self._terminals)
         self._closed = False
 
@@ -66,10 +70,16 @@ class AgentGateway:
         """The current agent process id (its process group id too), if one is running."""
         return self._agent.pid if self._agent is not None else None
 
+    @property
+    def initialized(self) -> InitializeResponse | None:
+        """What the running agent answered to `initialize` (name, version, capabilities, auth methods)."""
+        return self._agent.initialized if self._agent is not None else None
+
     async def start(self) -> None:
         """Spawn the agent and `initialize` it.
 
-        Raises AlwaysOnError with code agent_not_found, agent_crashed, agent_protocol_error or agent_timeout.
+        Raises AlwaysOnError with code agent_not_found, agent_crashed, agent_protocol_error or agent_timeout,
+        whose message names the agent (and whose hint, if any, says what to do).
         """
         if self._closed:
             raise AlwaysOnError(ErrorCode.AGENT_CRASHED, "the agent gateway is already closed")
@@ -110,7 +120,7 @@ class AgentGateway:
             if ph.fault.done():
                 error = ph.fault.result()
         except AlwaysOnError as exc:
-            error = ErrorInfo(code=exc.code, message=exc.message)
+            error = ErrorInfo(code=exc.code, message=exc.message, hint=exc.hint)
         except RequestFailed as failed:
             error = failed.info
             if agent is not None:
@@ -163,10 +173,39 @@ class AgentGateway:
     async def _launch(self) -> AgentProcess:
         process = await start_agent_process(self.spec, self._cwd)
         agent = AgentProcess(
-            process, client=self._client, on_update=self._events.on_update, on_stderr=self._events.on_stderr
+            process,
+            spec=self.spec,
+            client=self._client,
+            on_update=self._events.on_update,
+            on_stderr=self._events.on_stderr,
         )
-        await requests.initialize(agent, name=self.spec.name, timeout=self._start_timeout)
+        agent.start_timeout = self._start_timeout
+        await requests.initialize(agent)
         return agent
+
+    def _terminal_output(self) -> None:
+        """A terminal the agent runs wrote something: the agent is not stalled."""
+        if self._agent is not None:
+            self._agent.activity.touch()
+
+    def _announce(self, agent: AgentProcess, ph: PhaseState) -> None:
+        """Keep the agent's initialize response in the run's event log (once per agent process)."""
+        if agent.announced or agent.initialized is None:
+            return
+        agent.announced = True
+        response = agent.initialized
+        info = response.agent_info
+        label = f"{info.name} {info.version}".strip() if info is not None else "(no agentInfo)"
+        self._events.lifecycle(
+            ph,
+            f"agent ready: {label}, ACP v{response.protocol_version}",
+            {
+                "agent": self.spec.name,
+                "pid": agent.pid,
+                "agent_info": info.model_dump(mode="json", exclude_none=True) if info is not None else None,
+                "initialize": response.model_dump(mode="json", by_alias=True, exclude_none=True),
+            },
+        )
 
     async def _agent_for_phase(self, ph: PhaseState) -> AgentProcess:
         """The running agent; one that died or broke in an earlier phase is replaced (a plan may continue)."""
@@ -201,13 +240,14 @@ class AgentGateway:
         mcp_servers: list[McpServerSpec],
         deadline: float,
     ) -> str | None:
-        ph.session_id = await requests.new_session(agent, ph, mcp_servers, deadline)
+        self._announce(agent, ph)
+        ph.session_id = await requests.new_session(agent, ph, mcp_servers, deadline, self._events)
         self._events.lifecycle(
             ph,
             f"{ph.phase} session started",
             {"session_id": ph.session_id, "agent": self.spec.name, "pid": agent.pid},
         )
-        response = await requests.prompt(agent, ph, prompt, deadline)
+        response = await requests.prompt(agent, ph, prompt, deadline, self._events)
         if response.usage is not None:
             usage = response.usage.model_dump(mode="json", by_alias=True, exclude_none=True)
             self._events.emit(ph, AgentEventKind.USAGE, "turn usage", data=usage)

@@ -62,8 +62,12 @@ class PhaseState:
         self.fault: asyncio.Future[ErrorInfo] = asyncio.get_running_loop().create_future()
 
     def fail(self, code: str, message: str) -> None:
+        self.fail_with(ErrorInfo(code=code, message=message))
+
+    def fail_with(self, info: ErrorInfo) -> None:
+        """The phase's first fault wins; the request in flight then fails with it."""
         if not self.fault.done():
-            self.fault.set_result(ErrorInfo(code=code, message=message))
+            self.fault.set_result(info)
 
     def count_tool_call(self, what: str) -> bool:
         """Count one tool call; past the limit, fail the phase (it is then cancelled) and return False."""

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from acp import Client, connect_to_agent
+from acp.schema import InitializeResponse
 
+from always_on.core.agents.gateway.stall import Activity
 from always_on.core.agents.policy import agent_environment
 from always_on.core.agents.spec import AgentSpec
 from always_on.core.agents.terminals import kill_tree, process_tree
@@ -32,12 +35,14 @@ from always_on.core.records import ErrorInfo
 _STREAM_LIMIT = 1 << 20  # asyncio reader buffer; longer lines are reassembled, up to _MAX_MESSAGE
 _MAX_MESSAGE = 64 << 20
 _STDERR_LINES = 40
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colours in logs (codex-acp's tracing) are noise here
 FAULT_SETTLE = 3.0  # after the pipe closes, how long to wait for the exit status that explains it
 
 
 async def start_agent_process(spec: AgentSpec, cwd: Path) -> asyncio.subprocess.Process:
     """Start the agent's command line in `cwd`, stdio piped, in a new session (process group), with the
-    allow-listed environment plus the agent's configured env (`agent_environment`).
+    allow-listed environment plus the agent's configured env and the variables it is passed (`pass_env`: its
+    credentials and endpoints, for this process only), see `agent_environment`.
 
     Raises AlwaysOnError: agent_not_found (no command, not found, not executable), not_a_directory, or
     config_invalid (a configured variable that would bypass the policy).
@@ -57,14 +62,16 @@ async def start_agent_process(spec: AgentSpec, cwd: Path) -> asyncio.subprocess.
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=str(cwd),
-            env=agent_environment(extra=spec.env),
+            env=agent_environment(extra=spec.env, pass_env=spec.pass_env),
             start_new_session=True,
             limit=_STREAM_LIMIT,
         )
     except FileNotFoundError:
+        install = f"install it: {spec.install_hint}" if spec.install_hint else "install it"
         raise AlwaysOnError(
             ErrorCode.AGENT_NOT_FOUND,
             f"agent '{name}': command '{argv[0]}' was not found; is it installed and on PATH?",
+            hint=f"{install}, or set its command line with `command` in [agents.{name}]",
         ) from None
     except PermissionError:
         raise AlwaysOnError(
@@ -90,6 +97,10 @@ class StdioTransport:
     async def send(self, message: dict[str, Any]) -> None:
         if self._closed:
             raise ConnectionError("the connection to the agent is closed")
+        if "method" not in message and "id" in message:  # our answer to one of the agent's requests
+            activity = self._agent.activity
+            activity.waiting.discard(message["id"])
+            activity.touch()
         try:
             self._writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
             await self._writer.drain()
@@ -98,6 +109,7 @@ class StdioTransport:
 
     async def receive(self) -> dict[str, Any] | None:
         on_update = self._agent.on_update
+        activity = self._agent.activity
         while True:
             line = await self._read_line()
             if line is None:
@@ -115,13 +127,15 @@ class StdioTransport:
                 or not (isinstance(message.get("method"), str) or "id" in message)
             ):
                 self._agent.protocol_fault(
-                    f"the agent wrote something that is not JSON-RPC on stdout: "
-                    f"{line[:200].decode('utf-8', 'replace')!r}"
+                    f"wrote something that is not JSON-RPC on stdout: {line[:200].decode('utf-8', 'replace')!r}"
                 )
                 return None
+            activity.touch()
             if message.get("method") == "session/update" and "id" not in message:
                 on_update(message.get("params"))
                 continue
+            if "method" in message and "id" in message:  # a request to the client: the agent now waits on us
+                activity.waiting.add(message["id"])
             return message
 
     async def _read_line(self) -> bytes | None:
@@ -136,16 +150,14 @@ class StdioTransport:
                     chunks.append(part)
                     size += len(part)
                     if size > _MAX_MESSAGE:
-                        self._agent.protocol_fault(
-                            f"the agent sent a message larger than {_MAX_MESSAGE} bytes"
-                        )
+                        self._agent.protocol_fault(f"sent a message larger than {_MAX_MESSAGE} bytes")
                         return None
                     continue
                 chunks.append(line)
                 return b"".join(chunks)
         except asyncio.IncompleteReadError as exc:
             if exc.partial.strip() or chunks:
-                self._agent.protocol_fault("the agent's output ended in the middle of a message")
+                self._agent.protocol_fault("ended its output in the middle of a message")
             else:
                 self._agent.on_eof()
             return None
@@ -160,7 +172,8 @@ class StdioTransport:
 
 
 class AgentProcess:
-    """One running agent: its ACP connection, stderr tail and the first fault that broke it.
+    """One running agent: its ACP connection, stderr tail, activity, what it said in `initialize`, and the first
+    fault that broke it.
 
     `client` answers the agent's requests; `on_update` gets each session/update's params and `on_stderr` each
     stderr line, both as they arrive.
@@ -170,15 +183,25 @@ class AgentProcess:
         self,
         process: asyncio.subprocess.Process,
         *,
+        spec: AgentSpec,
         client: Client,
         on_update: Callable[[Any], None],
         on_stderr: Callable[[str], None],
     ) -> None:
         self.process = process
         self.pid = process.pid
+        self.spec = spec
+        self.activity = Activity()
+        self.initialized: InitializeResponse | None = None
+        self.authenticated_with: str | None = None  # the ACP auth method used (once per process)
+        self.announced = False  # its initialize response is in the event log
+        self.start_timeout = (
+            60.0  # initialize, authenticate, session/new: each within this (the gateway sets it)
+        )
         self.on_update = on_update
         self._on_stderr = on_stderr
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_LINES)
+        self.stderr_count = 0  # lines written so far (what came after a point: `recent_stderr`)
         self.fault: asyncio.Future[ErrorInfo] = asyncio.get_running_loop().create_future()
         self.stopping = False
         self.supports_close = False
@@ -192,6 +215,12 @@ class AgentProcess:
     def alive(self) -> bool:
         return self.process.returncode is None and not self.fault.done() and not self.stopping
 
+    def recent_stderr(self, since: int, limit: int = _STDERR_LINES) -> list[str]:
+        """Non-empty stderr lines written after the first `since` lines (at most `limit`, the latest)."""
+        count = min(self.stderr_count - since, len(self.stderr_tail))
+        lines = list(self.stderr_tail)[len(self.stderr_tail) - count :] if count > 0 else []
+        return [line for line in lines if line.strip()][-limit:]
+
     def tail(self) -> str:
         lines = [line for line in self.stderr_tail if line.strip()]
         return ("; stderr: " + " | ".join(lines[-10:]))[-2000:] if lines else ""
@@ -201,7 +230,8 @@ class AgentProcess:
             self.fault.set_result(ErrorInfo(code=code, message=message))
 
     def protocol_fault(self, detail: str) -> None:
-        self.set_fault(ErrorCode.AGENT_PROTOCOL_ERROR, detail)
+        """A real protocol violation; `detail` continues "agent 'NAME' ..."."""
+        self.set_fault(ErrorCode.AGENT_PROTOCOL_ERROR, f"agent '{self.spec.name}' {detail}")
 
     def on_eof(self) -> None:
         """stdout closed: the exit watcher explains why; an agent still running without stdout is broken."""
@@ -210,7 +240,7 @@ class AgentProcess:
 
     def _eof_without_exit(self) -> None:
         if self.process.returncode is None and not self.stopping:
-            self.protocol_fault("the agent closed its stdout but kept running")
+            self.protocol_fault("closed its stdout but kept running")
 
     async def _read_stderr(self) -> None:
         """Drain stderr (a full pipe would block the agent), keeping a tail for error messages."""
@@ -229,8 +259,9 @@ class AgentProcess:
             self._stderr_line(pending)
 
     def _stderr_line(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip()
+        line = _ANSI_RE.sub("", raw.decode("utf-8", "replace")).rstrip()
         self.stderr_tail.append(line[:500])
+        self.stderr_count += 1
         self._on_stderr(line)
 
     async def _watch(self) -> None:
@@ -240,7 +271,7 @@ class AgentProcess:
         if self.stopping:
             return
         how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
-        self.set_fault(ErrorCode.AGENT_CRASHED, f"the agent process {how}{self.tail()}")
+        self.set_fault(ErrorCode.AGENT_CRASHED, f"agent '{self.spec.name}' {how}{self.tail()}")
 
     async def wait_fault(self, timeout: float) -> ErrorInfo | None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -254,7 +285,7 @@ class AgentProcess:
     async def stop(self, *, graceful: bool) -> None:
         """Stop the agent and everything in its process group (its MCP servers included); reap the process."""
         self.stopping = True
-        self.set_fault(ErrorCode.INTERRUPTED, "the agent was stopped by the runtime")
+        self.set_fault(ErrorCode.INTERRUPTED, f"agent '{self.spec.name}' was stopped by the runtime")
         descendants = process_tree(self.pid)  # before anything exits: orphans lose their link to the agent
         await self.transport.close()  # closes stdin: well-behaved agents exit on EOF
         if graceful:

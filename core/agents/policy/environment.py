@@ -1,4 +1,5 @@
-"""The environment an agent and its terminals get: an allow-list of the runtime's own, with no credentials.
+"""The environment an agent and its terminals get: an allow-list of the runtime's own, with no credentials;
+the agent process alone also gets the credential and endpoint variables its preset or configuration names.
 
 `SECRET_ENV_RE` names credential-shaped variables; the command checks use it too (`printenv TOKEN`,
 `$OPENAI_API_KEY`), so that a key the user configured for the agent never reaches the model's context.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
 
@@ -40,13 +41,22 @@ _ENV_FORBIDDEN_RE = re.compile(
 )
 
 
+def forbidden_variable(name: str) -> bool:
+    """A variable no configuration may set or pass: it would redirect git or the dynamic loader."""
+    return bool(_ENV_FORBIDDEN_RE.match(name))
+
+
 def agent_environment(
-    base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+    base: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+    *,
+    pass_env: Iterable[str] = (),
 ) -> dict[str, str]:
     """The agent's and its terminals' environment: an allow-list of `base` (default os.environ), no credentials.
 
-    `extra` is the configured agent env and passes as is (that is how a user hands an API key to an agent),
-    except variables that would redirect git or the dynamic loader, which raise CONFIG_INVALID.
+    `extra` is the configured agent env and passes as is; `pass_env` names variables of `base` copied as they are
+    (the agent's credentials and endpoints: only the agent process is started with them, never a terminal).
+    Variables that would redirect git or the dynamic loader raise CONFIG_INVALID, in either.
     """
     source = os.environ if base is None else base
     env: dict[str, str] = {}
@@ -57,8 +67,9 @@ def agent_environment(
     entries = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and os.path.isabs(p)]
     env["PATH"] = os.pathsep.join(entries)  # no "" or "." entries: `git` must never resolve to ./git
     env.update(_ENV_DEFAULTS)
-    for name, value in (extra or {}).items():
-        if _ENV_FORBIDDEN_RE.match(name):
+    passed = {name: source[name] for name in pass_env if name in source}
+    for name, value in [*passed.items(), *(extra or {}).items()]:
+        if forbidden_variable(name):
             raise AlwaysOnError(
                 ErrorCode.CONFIG_INVALID,
                 f"agent env may not set {name}: it would let commands bypass the permission policy",

@@ -1,8 +1,10 @@
-"""Secret-shaped paths (`.env`, `~/.ssh/...`, `*.pem`, a repository's config): never read, whatever the phase."""
+"""Secret-shaped paths (`.env`, `~/.ssh/...`, `*.pem`, a repository's config, the agents' own login folders):
+never read through a file request or a terminal, whatever the phase."""
 
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 
 _SECRET_DIRS = {
@@ -26,12 +28,27 @@ _SECRET_GLOBS = {
     "*.key": "a private key", "*.p12": "a key store", "*.pfx": "a key store", "*.jks": "a key store",
     "*.keystore": "a key store",
 }  # fmt: skip
+# The coding agents' login and session folders in the home folder. The agent process reads its own directly (that
+# is how a logged-in agent authenticates); its file requests and terminals may not (a session token is a key).
+# Anchored at the home folder: a project's own `.claude/` (settings, commands) stays readable.
+_AGENT_HOME_PATHS = {
+    (".claude",): "Claude Code logins and sessions", (".claude.json",): "Claude Code's account and keys",
+    (".codex",): "Codex logins and sessions", (".gemini",): "Gemini CLI logins",
+    (".config", "goose"): "goose's provider keys", (".local", "share", "opencode"): "opencode's logins",
+    (".config", "opencode"): "opencode's configuration and keys",
+}  # fmt: skip
 _ENV_TEMPLATES = {".env.example", ".env.sample", ".env.template", ".env.dist"}
 
 
 def secret_reason(path: Path | str) -> str | None:
     """Why `path` looks like it holds secrets (`.env`, `~/.ssh/...`, `*.pem`...), or None."""
-    parts = [p.lower() for p in Path(path).parts]
+    home = Path(os.path.expanduser("~"))
+    given = Path(path)
+    if given.is_absolute() and home.is_absolute() and home != Path("/"):
+        for names, what in _AGENT_HOME_PATHS.items():
+            if given.is_relative_to(home.joinpath(*names)):
+                return f"`~/{'/'.join(names)}` holds {what}"
+    parts = [p.lower() for p in given.parts]
     for i, part in enumerate(parts):
         if part in _SECRET_DIRS:
             return f"`{part}` holds {_SECRET_DIRS[part]}"
