@@ -101,6 +101,7 @@ class WorkspaceConfig(Section):
 class LimitsConfig(Section):
     phase_timeout_seconds: float = Field(900.0, gt=0)
     max_tool_calls: int = Field(300, ge=1)
+    event_log_max_mb: float = Field(20.0, gt=0)  # per run; then one truncation marker (core.event_log)
 
     def phase_limits(self) -> PhaseLimits:
         return PhaseLimits(timeout_seconds=self.phase_timeout_seconds, max_tool_calls=self.max_tool_calls)
