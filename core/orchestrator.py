@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import date
@@ -94,6 +95,7 @@ class _RunContext:
         self.error: ErrorInfo | None = None
         self.report_available = False
         self.timings: dict[str, float] = {}
+        self.pruned: list[str] = []  # leftovers of crashes pruned (or kept and reported) at this fire's start
 
     def fail(self, code: str, message: str) -> None:
         self.outcome = FireOutcome.FAILED
@@ -238,6 +240,7 @@ class Orchestrator:
                 self.store.update_state(lambda st: self._mark_started(st, run))
                 self.store.start_run(run.run_id, run.kind, run.agent, run.started_at, run.plan_id)
             checkpoint("fire.started")
+            run.pruned = self._prune_leftovers()
             events = AgentEventLog(
                 self.store,
                 run.run_id,
@@ -304,6 +307,43 @@ class Orchestrator:
         except Exception as exc:  # noqa: BLE001 -- recovery fails it later; the run's own error is what counts
             log.warning("could not record the failed plan of %s: %s", run.run_id, one_line(str(exc)))
         self.emit(PhaseEventType.RUN_FAILED, run, error=run.error, message=run.error.message)
+
+    def _prune_leftovers(self) -> list[str]:
+        """Workspaces, branches and attempts a crash left with no record (core.workspace.orphans); notes.
+
+        First, cycles that finished but whose workspace or branch is still there (a crash while closing them)
+        are closed again from their records; then whatever no record refers to is pruned or reported.
+        """
+        from always_on.core.workspace.orphans import our_branches, prune_orphans
+
+        try:
+            rows = self.store.cycle_workspaces()
+            branches = set(our_branches(self.project))
+            notes: list[str] = []
+            for cid, status, path, branch, kept in rows:
+                finished = status in (CycleStatus.APPLIED, CycleStatus.ARCHIVED)
+                if finished and (os.path.lexists(path) or (branch and branch in branches and branch != kept)):
+                    cycle = self.store.get_cycle(cid)
+                    kept_now = self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))
+                    notes.append(
+                        f"finished removing the workspace of {status} cycle {cid}"
+                        + (f" (its unapplied work is kept on {kept_now})" if kept_now else "")
+                    )
+            rows = self.store.cycle_workspaces()
+            live = [r for r in rows if r[1] in (CycleStatus.ACTIVE, CycleStatus.APPLYING)]
+            notes += prune_orphans(
+                self.project,
+                self.settings.workspace.resolved_base() / self.store.project_id,
+                live_paths={Path(r[2]).resolve() for r in live},
+                known_branches={r[3] for r in live if r[3]} | {r[4] for r in rows if r[4]},
+                plan_exists=lambda plan_id: self.store.find_plan(plan_id) is not None,
+            )
+        except Exception as exc:  # noqa: BLE001 -- pruning is housekeeping: it never stops a fire
+            log.warning("could not check %s for leftover workspaces", self.project, exc_info=True)
+            return [f"could not check for leftover workspaces: {one_line(str(exc))}"]
+        for note in notes:
+            log.warning("%s: %s", self.project, note)
+        return notes
 
     def _mark_started(self, st, run: _RunContext) -> None:
         st.last_fire_started_at = run.started_at
@@ -576,7 +616,7 @@ class Orchestrator:
             run,
             phase=Phase.WORKSPACE,
             message=str(ws.path),
-            data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes},
+            data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes + run.pruned},
         )
 
         from always_on.core.workspace import head_of

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.records import CycleStatus, ErrorInfo, FireOutcome, PhaseEventType, PlanStatus, utcnow
-from always_on.core.workspace import _git
 
 if TYPE_CHECKING:
     from always_on.core.orchestrator import Orchestrator
@@ -136,6 +135,8 @@ def _settle_applies(orch: Orchestrator) -> list[str]:
             f"and cycle {cycle_id} can be applied again"
         )
         if found:
+            from always_on.core.workspace import _git
+
             keep = journal.store / "found"
             for name in ("orig", "new"):
                 if (journal.store / name).exists():
@@ -155,6 +156,8 @@ def _settle_applies(orch: Orchestrator) -> list[str]:
         notes.append(message)
     apply_root = store.dir / "apply"
     if apply_root.is_dir():
+        from always_on.core.workspace import _git
+
         for folder in apply_root.iterdir():
             if folder.name not in journaled and not (folder / "found").exists():
                 _git.rmtree(folder)  # staged before any change, never journaled: the checkout is untouched

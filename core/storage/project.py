@@ -392,6 +392,13 @@ class ProjectStore:
             self._write_cycle(db, cycle)
             return self.find_cycle(cycle_id)  # type: ignore[return-value]  # plan statuses as stored
 
+    def cycle_workspaces(self) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(id, status, workspace path, branch, kept branch) of every cycle: what the workspace pruning needs."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4])
+            for r in self.db.rows("SELECT id, status, workspace_path, branch, kept_branch FROM cycles")
+        ]
+
     def active_cycle(self) -> CycleRecord | None:
         cycle_id = self._active_cycle_id(self.db)
         return self.find_cycle(cycle_id) if cycle_id else None

@@ -342,8 +342,15 @@ def swap(journal: Journal) -> None:
 
 def complete(journal: Journal) -> bool:
     """Is every path in its new state (the swap finished)?"""
-    root = journal.root
-    return all(_same(state_of(root / e.path), e.new) for e in journal.entries)
+    root, made = journal.root, set(journal.made_dirs)
+
+    def in_place(entry: Entry) -> bool:
+        now = state_of(root / entry.path)
+        if entry.new is None and entry.path in made:  # a deleted file whose path is now a folder
+            return now is not None and now.kind == "dir"
+        return _same(now, entry.new)
+
+    return all(in_place(e) for e in journal.entries)
 
 
 def finish_forward(journal: Journal) -> None:
