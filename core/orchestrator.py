@@ -288,6 +288,12 @@ class Orchestrator:
         run.timings["total"] = time.perf_counter() - t0
         try:
             self._finish(run, events)
+        except Exception as exc:
+            full = disk_full(exc)
+            if full is None:
+                raise
+            # the outcome could not be recorded: the next command records this run as interrupted
+            run.fail(full.code, full.message + " (this run's outcome could not be recorded)")
         finally:
             lock.release()
             self.running = None
@@ -338,7 +344,7 @@ class Orchestrator:
                 known_branches={r[3] for r in live if r[3]} | {r[4] for r in rows if r[4]},
                 plan_exists=lambda plan_id: self.store.find_plan(plan_id) is not None,
             )
-        except Exception as exc:  # noqa: BLE001 -- pruning is housekeeping: it never stops a fire
+        except Exception as exc:  # pruning is housekeeping: it never stops a fire
             log.warning("could not check %s for leftover workspaces", self.project, exc_info=True)
             return [f"could not check for leftover workspaces: {one_line(str(exc))}"]
         for note in notes:
