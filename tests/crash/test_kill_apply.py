@@ -196,3 +196,21 @@ def test_kill_at_random_instants(case: Case):
             _reapply(case)
     print(f"\nrandom instants: {case.counts}")
     assert case.counts["kills"] >= 12
+
+
+async def test_the_tui_settles_an_interrupted_apply_and_says_so(case: Case):
+    from always_on.tui.app import AlwaysOnApp
+    from always_on.tui.bridge import Bridge
+
+    case.template.restore()
+    assert killed(cli("apply", "--project", str(case.project), "--yes", fault="kill@apply.swap#6"))
+    assert tree(case.project) not in (case.before, case.after)  # a partial checkout, until the next command
+    app = AlwaysOnApp(Bridge(case.project), watch=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        for _ in range(200):
+            if any(n.title == "Recovered after a crash" for n in app._notifications):
+                break
+            await pilot.pause(0.05)
+        messages = [n.message for n in app._notifications if n.title == "Recovered after a crash"]
+    assert any("rolled back to exactly what it was before" in m for m in messages)
+    assert _check(case, "the TUI") == "back"
