@@ -44,7 +44,7 @@ def unapplied_count(repo: Path, tip: str) -> int:
         "--count",
         tip,
         "--not",
-        f"--exclude={BRANCH_REF_PREFIX}*",
+        "--exclude=always-on/*",  # patterns for --branches are relative to refs/heads/
         "--branches",
         "--tags",
         *(["HEAD"] if _git.ok(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}") else []),
