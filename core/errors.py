@@ -90,3 +90,25 @@ def disk_full(exc: BaseException) -> AlwaysOnError | None:
             )
         current = current.__cause__ or current.__context__
     return None
+
+
+def disk_full_at(path: object, *, under: int = 256 * 1024) -> AlwaysOnError | None:
+    """The `disk_full` error when the file system holding ``path`` has (almost) no space left, else None.
+
+    For failures whose words do not say why (git: "unable to write file X"): a write that failed on a file system
+    with less than ``under`` bytes free failed because the disk is full.
+    """
+    import os
+
+    folder = os.fspath(path)
+    while folder and not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    try:
+        info = os.statvfs(folder or "/")
+    except OSError:
+        return None
+    if info.f_bavail * info.f_frsize >= under:
+        return None
+    return AlwaysOnError(
+        ErrorCode.DISK_FULL, f"the disk holding {path} is full; free some space and run again", path=str(path)
+    )

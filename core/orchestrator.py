@@ -25,7 +25,7 @@ from always_on.core.agents.spec import AgentSpec
 from always_on.core.config import Config, ProjectSettings, load_config
 from always_on.core.contracts.plan import render_plan_markdown
 from always_on.core.contracts.report import fallback_report, parse_report, render_report
-from always_on.core.errors import AlwaysOnError, ErrorCode, disk_full
+from always_on.core.errors import AlwaysOnError, ErrorCode, disk_full, disk_full_at
 from always_on.core.event_log import AgentEventLog
 from always_on.core.faults import checkpoint
 from always_on.core.records import (
@@ -607,6 +607,9 @@ class Orchestrator:
         try:
             cycle, ws = self._workspace_for(run)
         except AlwaysOnError as exc:
+            full = disk_full(exc) or disk_full_at(self.settings.workspace.resolved_base())
+            if full is not None:
+                raise full from exc  # the run ends as disk_full (and its plan fails with it)
             run.fail(ErrorCode.WORKSPACE_PREPARE_FAILED, f"workspace could not be prepared: {exc.message}")
             self._fail_plan(plan_id, ErrorCode.WORKSPACE_PREPARE_FAILED, exc.message)
             self.emit(

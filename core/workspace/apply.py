@@ -29,7 +29,7 @@ from pathlib import Path
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
-from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AlwaysOnError, ErrorCode, disk_full_at
 from always_on.core.records import APPLYABLE, DependencyStatus, FileChange, PlanStatus
 from always_on.core.workspace import _git
 from always_on.core.workspace.dependencies import plan_patch
@@ -122,7 +122,10 @@ def stage_apply(
                 checkout=lambda target: _checkout_to(source, writes, target, scratch),
             )
     except GitCommandError as exc:
+        full = disk_full_at(folder)
         _discard_folder(folder)
+        if full is not None:
+            raise full from exc
         raise AlwaysOnError(
             ErrorCode.APPLY_FAILED,
             f"applying plans {', '.join(ids)} failed: {_git.error_text(exc)}; nothing was changed",

@@ -74,7 +74,9 @@ def agent(tmp: Path, chatty: bool) -> str:
 
 
 @pytest.mark.parametrize("leave", [0, 32 * 1024, 256 * 1024, 1024 * 1024])
-def test_run_json_on_a_full_disk_ends_with_disk_full_and_releases_the_lock(small_disk, tmp_path, leave):
+def test_run_json_on_a_full_disk_ends_with_disk_full_and_releases_the_lock(
+    small_disk, tmp_path, leave, monkeypatch
+):
     home = small_disk / "home"
     project = make_repo(tmp_path / "project", {"README.md": "# demo\n"})
     config = home / "config" / "config.toml"
@@ -97,7 +99,7 @@ def test_run_json_on_a_full_disk_ends_with_disk_full_and_releases_the_lock(small
     assert not (store_dir / "fire.lock").exists()  # released, even with no space to write anything
 
     filler.unlink()
-    os.environ["ALWAYS_ON_HOME"] = str(home)  # read the store as the CLI does (the fixture restores it)
+    monkeypatch.setenv("ALWAYS_ON_HOME", str(home))  # read the store as the CLI does
     store = Store().project(project)
     if store.db_path.exists():
         assert store.db.value("PRAGMA integrity_check") == "ok"
@@ -117,3 +119,30 @@ def test_no_space_is_one_error_code(tmp_path):
 
     assert disk_full(OSError(errno.ENOSPC, "No space left on device", "x")).code == "disk_full"
     assert disk_full(ValueError("nothing to do with space")) is None
+
+
+@pytest.mark.parametrize("leave", [0, 48 * 1024, 160 * 1024])
+def test_apply_on_a_full_disk_changes_nothing_and_says_disk_full(small_disk, tmp_path, monkeypatch, leave):
+    from crashkit import git_state, make_cycle, make_project, tree
+
+    from always_on.core.records import CycleStatus
+
+    home = small_disk / "home"
+    os.environ["ALWAYS_ON_HOME"] = str(
+        home
+    )  # the store is on the small disk (the fixture restores the variable)
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[workspace]\nbase_dir = "{tmp_path / "workspaces"}"\n')
+    project = make_project(tmp_path / "work" / "project")
+    cycle = make_cycle(project)
+    before, state = tree(project), git_state(project)
+    filler = fill(small_disk, leave)
+    proc = cli("apply", "--project", str(project), "--yes", env={"ALWAYS_ON_HOME": str(home)})
+    assert proc.returncode != 0 and "disk_full" in proc.stderr, proc.stderr[-2000:]
+    assert tree(project) == before and git_state(project) == state  # all or nothing: nothing
+    store = Store().project(project)
+    assert not store.fire_lock().path.exists() and store.open_applies() == []
+    filler.unlink()
+    assert cli("apply", "--project", str(project), "--yes", env={"ALWAYS_ON_HOME": str(home)}).returncode == 0
+    assert store.get_cycle(cycle).status == CycleStatus.APPLIED and tree(project) != before
