@@ -3,8 +3,9 @@
 Off unless ``ALWAYS_ON_FAULT`` is set (one string lookup per checkpoint otherwise). Its value is
 ``ACTION@POINT[#N][+MS]``:
 
-- ``ACTION`` — ``kill`` (SIGKILL: exactly what ``kill -9`` does, at exactly that instant) or ``stop`` (SIGSTOP, so
-  that a test can send SIGKILL from outside while the process is frozen there);
+- ``ACTION`` — ``kill`` (SIGKILL: exactly what ``kill -9`` does, at exactly that instant; a process that leads its
+  process group takes the group with it, so a ``git`` it started dies too instead of finishing on its own) or
+  ``stop`` (SIGSTOP, so that a test can send SIGKILL from outside while the process is frozen there);
 - ``POINT`` — a checkpoint name (``apply.swap``, ``fire.workspace_ready``, ``mcp.plan_accepted``, ...);
 - ``#N`` — act at the N-th time the point is reached (default 1);
 - ``+MS`` — act MS milliseconds after reaching it, whatever the process is doing by then (random instants).
@@ -46,15 +47,24 @@ def checkpoint(point: str) -> None:
         _hits[point] += 1
         if _hits[point] != int(found.group(3) or 1):
             return
-    action = signal.SIGKILL if found.group(1) == "kill" else signal.SIGSTOP
+    kill = found.group(1) == "kill"
     notify = os.environ.get(NOTIFY_ENV)
     if notify:
         with open(notify, "a", encoding="utf-8") as fh:
             fh.write(f"{point} {os.getpid()}\n")
     delay = int(found.group(4) or 0)
     if delay:
-        timer = threading.Timer(delay / 1000, os.kill, (os.getpid(), action))
+        timer = threading.Timer(delay / 1000, _act, (kill,))
         timer.daemon = True
         timer.start()
         return
-    os.kill(os.getpid(), action)
+    _act(kill)
+
+
+def _act(kill: bool) -> None:
+    if not kill:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    elif os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)

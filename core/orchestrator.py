@@ -957,7 +957,7 @@ class Orchestrator:
                 try:
                     swap_in(staged)
                 except BaseException as exc:
-                    if not (isinstance(exc, AlwaysOnError) and "could not be put back" in exc.message):
+                    if not (isinstance(exc, AlwaysOnError) and exc.details.get("rolled_back") is False):
                         self._apply_rolled_back(cycle.id, apply_id)  # the journal stays only if undo failed
                         discard(journal)
                     raise

@@ -173,6 +173,7 @@ def swap_in(staged: StagedApply) -> None:
                 f"back yet ({undo}); the originals are kept in {journal.folder} and the next always-on command "
                 "finishes restoring them",
                 plans=staged.applied,
+                rolled_back=False,
             ) from exc
         if isinstance(exc, OSError):
             raise AlwaysOnError(

@@ -183,11 +183,12 @@ def test_kill_at_random_instants(case: Case):
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         with open(fifo, encoding="utf-8") as fh:  # the process writes "POINT PID" just before it stops
             point, pid = fh.readline().split()
         assert int(pid) == proc.pid and point == "apply.swap"
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # the process and whatever it started
         assert proc.wait() == -signal.SIGKILL
         fifo.unlink()
         case.counts["kills"] += 1

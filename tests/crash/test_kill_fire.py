@@ -82,7 +82,7 @@ def _kill_after_the_tool_accepted(project: Path, tmp: Path) -> None:
     with open(fifo, encoding="utf-8") as fh:
         point, server = fh.readline().split()
     assert point == "mcp.plan_accepted"
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runtime and whatever it started in its group
     assert proc.wait() == -signal.SIGKILL
     os.kill(int(server), signal.SIGKILL)  # the frozen tool server (its agent ends with the runtime's pipes)
 
