@@ -37,7 +37,12 @@ def our_branches(project: Path) -> list[str]:
 
 
 def unapplied_count(repo: Path, tip: str) -> int:
-    """Commits of ``tip`` that none of the user's refs (HEAD, branches other than ours, tags) contains."""
+    """Commits of ``tip`` that none of the user's refs (HEAD, branches other than ours, tags) contains.
+
+    A tip that is no commit (a worktree killed before git gave it one: HEAD is still all zeros) holds nothing.
+    """
+    if not tip or not _git.ok(repo, "rev-parse", "--verify", "-q", f"{tip}^{{commit}}"):
+        return 0
     found = _git.run(
         repo,
         "rev-list",
@@ -116,7 +121,7 @@ def prune_orphans(
 def _prune_worktree(project: Path, path: Path, branch: str, entry: dict[str, str]) -> list[str]:
     initializing = entry.get("locked", "").strip() == "initializing"  # killed inside `git worktree add`
     tip = f"refs/heads/{branch}" if branch else entry.get("HEAD", "")
-    count = unapplied_count(project, tip) if tip else 0
+    count = unapplied_count(project, tip)
     dirty = False
     if not initializing and path.is_dir() and "prunable" not in entry:
         status = _git.run(path, "status", "--porcelain", "--untracked-files=normal", check=False)

@@ -49,11 +49,14 @@ def test_a_locked_half_made_worktree_and_its_branch_are_removed(tmp_path):
     )
     for name in ("f3.txt", "f7.txt"):  # the checkout was cut short
         (half / name).unlink()
+    early = root / "cycle-killed-before-its-head"  # git had not yet given it a commit: HEAD is all zeros
+    git(project, "worktree", "add", "-q", "--lock", "--reason", "initializing", "--detach", str(early))
+    (project / ".git" / "worktrees" / early.name / "HEAD").write_text("0" * 40 + "\n")
     snapshot = root / "cycle-killed-while-copying"
     (snapshot / ".git").mkdir(parents=True)  # `git init` ran, the copy did not finish
     (snapshot / "f1.txt").write_text("1\n")
     notes = orch._prune_leftovers()
-    assert _worktrees(project) == [] and not half.exists() and not snapshot.exists()
+    assert _worktrees(project) == [] and not half.exists() and not snapshot.exists() and not early.exists()
     assert git(project, "branch", "--list", "always-on/*") == ""
     assert any("while it was being created" in n for n in notes) and any("half-made" in n for n in notes)
 
