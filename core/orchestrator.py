@@ -1041,10 +1041,21 @@ class Orchestrator:
 
     def _close_cycle(self, cycle: CycleRecord, *, unapplied: bool) -> str | None:
         """Remove a finished cycle's workspace (keeping a branch with unapplied work). A crash before this ends
-        leaves a workspace no active cycle refers to: the next fire prunes it (core.workspace.orphans)."""
+        leaves a workspace of a finished cycle: the next fire removes it (``_prune_leftovers``); so does a git
+        failure here, which never turns a finished apply or archive into an error."""
+        from git.exc import GitCommandError
+
         from always_on.core.workspace import remove_workspace
 
-        kept = remove_workspace(self.project, self._ws(cycle), unapplied_commits=unapplied)
+        try:
+            kept = remove_workspace(self.project, self._ws(cycle), unapplied_commits=unapplied)
+        except (GitCommandError, OSError) as exc:
+            log.warning(
+                "the workspace of cycle %s could not be removed yet (%s); the next fire removes it",
+                cycle.id,
+                one_line(str(exc)),
+            )
+            return None
         if kept:
             self.store.update_cycle(cycle.id, lambda c: setattr(c, "kept_branch", kept))
         return kept
