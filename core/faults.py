@@ -3,9 +3,10 @@
 Off unless ``ALWAYS_ON_FAULT`` is set (one string lookup per checkpoint otherwise). Its value is
 ``ACTION@POINT[#N][+MS]``:
 
-- ``ACTION`` — ``kill`` (SIGKILL: exactly what ``kill -9`` does, at exactly that instant; a process that leads its
-  process group takes the group with it, so a ``git`` it started dies too instead of finishing on its own) or
-  ``stop`` (SIGSTOP, so that a test can send SIGKILL from outside while the process is frozen there);
+- ``ACTION`` — ``kill`` (SIGKILL to this process: exactly what ``kill -9 PID`` does, at exactly that instant; a
+  ``git`` it started finishes on its own), ``killgroup`` (SIGKILL to its whole process group, as when a session or
+  the machine dies: the ``git`` dies mid-way too) or ``stop`` (SIGSTOP, so that a test can send SIGKILL from
+  outside while the process is frozen there);
 - ``POINT`` — a checkpoint name (``apply.swap``, ``fire.workspace_ready``, ``mcp.plan_accepted``, ...);
 - ``#N`` — act at the N-th time the point is reached (default 1);
 - ``+MS`` — act MS milliseconds after reaching it, whatever the process is doing by then (random instants).
@@ -25,7 +26,7 @@ from collections import Counter
 
 ENV = "ALWAYS_ON_FAULT"
 NOTIFY_ENV = "ALWAYS_ON_FAULT_NOTIFY"
-_SPEC = re.compile(r"^(kill|stop)@([\w.:-]+?)(?:#(\d+))?(?:\+(\d+))?$")
+_SPEC = re.compile(r"^(killgroup|kill|stop)@([\w.:-]+?)(?:#(\d+))?(?:\+(\d+))?$")
 _hits: Counter[str] = Counter()
 _lock = threading.Lock()
 
@@ -47,24 +48,24 @@ def checkpoint(point: str) -> None:
         _hits[point] += 1
         if _hits[point] != int(found.group(3) or 1):
             return
-    kill = found.group(1) == "kill"
+    action = found.group(1)
     notify = os.environ.get(NOTIFY_ENV)
     if notify:
         with open(notify, "a", encoding="utf-8") as fh:
             fh.write(f"{point} {os.getpid()}\n")
     delay = int(found.group(4) or 0)
     if delay:
-        timer = threading.Timer(delay / 1000, _act, (kill,))
+        timer = threading.Timer(delay / 1000, _act, (action,))
         timer.daemon = True
         timer.start()
         return
-    _act(kill)
+    _act(action)
 
 
-def _act(kill: bool) -> None:
-    if not kill:
+def _act(action: str) -> None:
+    if action == "stop":
         os.kill(os.getpid(), signal.SIGSTOP)
-    elif os.getpgrp() == os.getpid():
-        os.killpg(os.getpid(), signal.SIGKILL)
+    elif action == "killgroup":
+        os.killpg(os.getpgrp(), signal.SIGKILL)
     else:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -320,12 +320,13 @@ class Orchestrator:
         First, cycles that finished but whose workspace or branch is still there (a crash while closing them)
         are closed again from their records; then whatever no record refers to is pruned or reported.
         """
-        from always_on.core.workspace.orphans import our_branches, prune_orphans
+        from always_on.core.workspace.orphans import clear_stale_locks, our_branches, prune_orphans
 
         try:
+            root = self.settings.workspace.resolved_base() / self.store.project_id
+            notes = clear_stale_locks(self.project, root) if (self.project / ".git").exists() else []
             rows = self.store.cycle_workspaces()
             branches = set(our_branches(self.project))
-            notes: list[str] = []
             for cid, status, path, branch, kept in rows:
                 finished = status in (CycleStatus.APPLIED, CycleStatus.ARCHIVED)
                 if finished and (os.path.lexists(path) or (branch and branch in branches and branch != kept)):
@@ -339,7 +340,7 @@ class Orchestrator:
             live = [r for r in rows if r[1] in (CycleStatus.ACTIVE, CycleStatus.APPLYING)]
             notes += prune_orphans(
                 self.project,
-                self.settings.workspace.resolved_base() / self.store.project_id,
+                root,
                 live_paths={Path(r[2]).resolve() for r in live},
                 known_branches={r[3] for r in live if r[3]} | {r[4] for r in rows if r[4]},
                 plan_exists=lambda plan_id: self.store.find_plan(plan_id) is not None,
@@ -1053,7 +1054,7 @@ class Orchestrator:
             log.warning(
                 "the workspace of cycle %s could not be removed yet (%s); the next fire removes it",
                 cycle.id,
-                one_line(str(exc)),
+                " ".join(str(getattr(exc, "stderr", "") or exc).split()),
             )
             return None
         if kept:

@@ -58,6 +58,56 @@ def unapplied_count(repo: Path, tip: str) -> int:
     return int(found.text) if found.rc == 0 and found.text.isdigit() else 1  # unknown: count it as work
 
 
+def clear_stale_locks(project: Path, root: Path, *, shared_after: float = 10.0) -> list[str]:
+    """Lock files a killed ``git`` leaves behind, which make every later git command on them fail.
+
+    Those in always-on's own namespace (``refs/heads/always-on/``, ``refs/always-on/``, the admin folders of its
+    worktrees) are removed: the caller holds the fire lock, so no git command of ours can be running, and no one
+    else writes there. The repository's shared ones (``packed-refs.lock``) are the user's too: removed only once
+    older than any live git holds them (``shared_after`` seconds), else reported.
+    """
+    import time
+
+    found = _git.run(project, "rev-parse", "--path-format=absolute", "--git-common-dir", check=False)
+    if found.rc != 0:
+        return []
+    common = Path(found.text)
+    stale: list[Path] = []
+    for folder in ("refs/heads/always-on", "refs/always-on", "logs/refs/heads/always-on"):
+        if (common / folder).is_dir():
+            stale += (common / folder).rglob("*.lock")
+    admin_root = common / "worktrees"
+    if admin_root.is_dir():
+        for admin in admin_root.iterdir():
+            if _is_ours(admin, root):
+                stale += admin.glob("*.lock")
+    for lock in stale:
+        lock.unlink(missing_ok=True)
+    notes = [f"removed {len(stale)} lock file(s) a killed git left in always-on's own refs"] if stale else []
+    for name in ("packed-refs.lock", "packed-refs.new"):
+        shared = common / name
+        try:
+            age = time.time() - shared.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age > shared_after:
+            shared.unlink(missing_ok=True)
+            notes.append(f"removed {shared}, left {age:.0f} s ago by a git that was killed")
+        else:
+            notes.append(f"{shared} exists (a git is running, or was killed); if none runs, remove it")
+    return notes
+
+
+def _is_ours(admin: Path, root: Path) -> bool:
+    """Is this worktree admin folder one of always-on's (its branch is ours, or it lives under our base)?"""
+    try:
+        if (admin / "HEAD").read_text(errors="replace").startswith("ref: " + BRANCH_REF_PREFIX):
+            return True
+        return _git.is_within(resolve(Path((admin / "gitdir").read_text().strip()).parent), resolve(root))
+    except OSError:
+        return False
+
+
 def prune_orphans(
     project: Path,
     root: Path,

@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from helpers import git
@@ -202,19 +203,37 @@ class Template:
 def cli(
     *args: str, fault: str | None = None, env: dict | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
-    """Run ``always-on ARGS`` as its own process (optionally with a fault); returns when it exits or is killed."""
+    """Run ``always-on ARGS`` as its own process (optionally with a fault); returns when it has exited or was
+    killed, and every process it started in its group (a ``git`` finishing its command) has ended too."""
     full = dict(os.environ, **(env or {}))
     full.pop("ALWAYS_ON_FAULT", None)
     if fault:
         full["ALWAYS_ON_FAULT"] = fault
-    return subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "always_on.core.cli", *args],
         env=full,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         start_new_session=True,
     )
+    out, err = proc.communicate(timeout=timeout)
+    group_ended(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def group_ended(pgid: int, timeout: float = 60) -> None:
+    """Wait until no process of the group ``pgid`` is left (polling the kernel: there is no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            os.killpg(pgid, signal.SIGKILL)
+            raise AssertionError(f"processes of group {pgid} were still running after {timeout} s")
+        time.sleep(0.01)
 
 
 def killed(proc: subprocess.CompletedProcess) -> bool:
