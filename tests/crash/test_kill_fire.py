@@ -153,7 +153,7 @@ def test_a_crash_loop_disables_the_project(tmp_path, always_on_home):
     config.write_text("[scheduler]\nfailures_before_disable = 3\n")
     assert cli("init", "--project", str(project)).returncode == 0
     for n in range(3):
-        proc = run(project, tmp_path, f"loop{n}", fault="kill@fire.execution_started")
+        proc = run(project, tmp_path, f"loop{n}", fault="kill@fire.started")
         assert killed(proc)
     status = cli("status", "--project", str(project), "--json")  # the next command records the third crash
     gate = last_json(status.stdout)[0]
