@@ -1,11 +1,12 @@
 """Benchmark 6a: a backlog of 10,000 plans and 1,000 runs — ``always-on plans --json`` and the TUI backlog screen.
 
 The store is seeded through always_on.core.storage (bench.seed). ``always-on plans --json`` runs as a subprocess, as a
-script would run it; its raw baseline is the floor of the same job: a Python process that loads plans.json with
-``json`` and prints the same listing fields. The backlog screen is measured in a fresh app process: the app starts
-on the dashboard, then the key ``2`` is pressed; the figure is the time from the key press to the first composed
-frame showing the filled table (10,000 rows). Its baseline is a bare Textual app whose second screen fills a
-DataTable with the same 10,000 rows (read with ``json`` before the key press) on the same key.
+script would run it; its raw baseline is the floor of the same job: a Python process that reads the plan rows from
+the project's SQLite database with ``sqlite3`` and prints the same listing fields with ``json``. The backlog screen
+is measured in a fresh app process: the app starts on the dashboard, then the key ``2`` is pressed; the figure is
+the time from the key press to the first composed frame showing the filled table (10,000 rows). Its baseline is a
+bare Textual app whose second screen fills a DataTable with the same 10,000 rows (read with ``sqlite3`` before the
+key press) on the same key.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from bench.seed import PLANS, backlog_project
 TITLE = "backlog of 10,000 plans / 1,000 runs: `always-on plans --json` and the TUI backlog screen"
 SIZE = (160, 48)
 RAW_LISTING = """
-import json, sys
-plans = json.load(open(sys.argv[1], encoding="utf-8"))
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+cols = ("schema_version", "id", "status", "created_at", "updated_at", "discovery_run_id", "run_ids", "cycle_id",
+        "failure_code", "failure_message", "report_run_id", "title", "summary", "dedupe_key")
 out = []
-for p in sorted(plans.values(), key=lambda p: p["created_at"]):
-    row = {k: v for k, v in p.items() if k != "content"}
-    row.update(title=p["content"]["title"], summary=p["content"]["summary"], dedupe_key=p["content"]["dedupe_key"])
+for r in db.execute(f"SELECT {', '.join(cols)} FROM plans ORDER BY created_at, id"):
+    row = dict(zip(cols, r))
+    row["run_ids"] = json.loads(row["run_ids"])
+    code, message = row.pop("failure_code"), row.pop("failure_message")
+    row["failure"] = {"code": code, "message": message} if code else None
     out.append(row)
 print(json.dumps(out, ensure_ascii=False))
 """
@@ -38,7 +43,7 @@ def run(ctx: Context) -> BenchResult:
     from always_on.core.storage import Store
 
     project = backlog_project(ctx)
-    plans_path = Store().project(project).plans_path
+    plans_path = Store().project(project).db_path
     env = ctx.child_env()
 
     def cli(i: int) -> float:
@@ -69,7 +74,7 @@ def run(ctx: Context) -> BenchResult:
         f"`always-on plans --json` on {PLANS:,} plans (subprocess)",
         "s",
         ours,
-        baseline_label="python: json.load plans.json + print the same listing",
+        baseline_label="python: sqlite3 rows of the plans table + json.dumps of the same listing",
         baseline_samples=base,
         check="value_max",
         limit=0.5,
@@ -93,7 +98,7 @@ def run(ctx: Context) -> BenchResult:
         limit=0.5,
     )
     breakdown = {
-        "app: bridge.plans() (read + validate plans.json)": _mid([r["read"] for r in app_runs]),
+        "app: bridge.plans() (query + validate 10,000 plans)": _mid([r["read"] for r in app_runs]),
         "app: table filled, before the frame": _mid([r["filled"] for r in app_runs]),
         "bare: table filled, before the frame": _mid([r["filled"] for r in bare_runs]),
     }
@@ -150,23 +155,20 @@ async def _open_app(project: Path) -> dict:
 
 
 async def _open_bare(plans_path: Path) -> dict:
+    import sqlite3
+
     from textual.app import App
     from textual.screen import Screen
     from textual.widgets import DataTable, Footer, Header, Static
 
     from bench.frames import FrameRecorder
 
-    raw = json.loads(plans_path.read_text())
+    db = sqlite3.connect(plans_path)
     rows = [
-        (
-            p["status"],
-            p["content"]["title"],
-            p["content"]["dedupe_key"],
-            p["created_at"][:10],
-            (p["cycle_id"] or "–")[-6:],
-            p["id"],
+        (status, title, key, created[:10], (cycle or "–")[-6:], plan_id)
+        for status, title, key, created, cycle, plan_id in db.execute(
+            "SELECT status, title, dedupe_key, created_at, cycle_id, id FROM plans ORDER BY created_at DESC"
         )
-        for p in raw.values()
     ]
 
     class Table(Screen):

@@ -45,6 +45,8 @@ STORE_METHODS = (
     "append_event",
     "append_history",
     "write_report",
+    "start_run",
+    "note_run",
 )
 
 
@@ -98,7 +100,8 @@ def run(ctx: Context) -> BenchResult:
         with Probe() as probe:
             for method in STORE_METHODS:
                 probe.wrap(
-                    f"always_on.core.storage.ProjectStore.{method}", "store writes (atomic + fsync, JSONL)"
+                    f"always_on.core.storage.ProjectStore.{method}",
+                    "store writes (SQLite transactions, JSONL)",
                 )
             probe.wrap("always_on.core.storage.FireLock.acquire", "fire lock")
             probe.wrap("always_on.core.storage.FireLock.release", "fire lock")

@@ -1,10 +1,10 @@
 """A big, realistic store: 10,000 plans, 1,000 runs (history, phase events, cycles), written through always_on.core.storage.
 
-Why through always_on.core.storage: the CLI and the TUI must read what the product itself writes. Plans and cycles are
-written as one map each (``write_model_map``, what ``save_plan`` does per plan — 10,000 separate saves would
-rewrite a growing file 10,000 times); history and events are appended line by line with the store's own
-``append_*``. Plan markdown files and reports are not written: neither the plan listing nor the screens measured
-here read them.
+Why through always_on.core.storage: the CLI and the TUI must read what the product itself writes. Plans, cycles and
+runs are written in one transaction (``save_plans``/``save_cycles``/``append_history_many``: the same rows
+``save_plan`` writes, without 10,000 separate commits); phase events are appended line by line with the store's
+own ``append_event``. Plan markdown files and reports are not written: neither the plan listing nor the screens
+measured here read them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def seed_backlog(project: Path, plans: int = PLANS, runs: int = RUNS) -> dict[st
         ProjectState,
         RunHistoryEntry,
     )
-    from always_on.core.storage import Store, write_model_map
+    from always_on.core.storage import Store
 
     rng = random.Random(42)
     store = Store().project(project)
@@ -135,15 +135,14 @@ def seed_backlog(project: Path, plans: int = PLANS, runs: int = RUNS) -> dict[st
     active.status = CycleStatus.ACTIVE
     for state in active.plans:
         state.status = plan_map[state.plan_id].status = PlanStatus.COMPLETED
-    write_model_map(store.plans_path, plan_map)
-    write_model_map(store.cycles_path, cycles)
     ids = list(plan_map)
+    entries = []
     for r in range(runs):
         run_id = f"run-{r:05d}"
         began = start + timedelta(minutes=500 * r)
         outcome = rng.choice([FireOutcome.EXECUTED] * 7 + [FireOutcome.NO_PLAN, FireOutcome.FAILED])
         plan_id = ids[r * plans // runs]
-        store.append_history(
+        entries.append(
             RunHistoryEntry(
                 run_id=run_id,
                 project_id=store.project_id,
@@ -181,6 +180,10 @@ def seed_backlog(project: Path, plans: int = PLANS, runs: int = RUNS) -> dict[st
                     plan_id=plan_id,
                 )
             )
+    with store.transaction():
+        store.save_plans(list(plan_map.values()))
+        store.save_cycles(list(cycles.values()))
+        store.append_history_many(entries)
     # Enabled and not paused; the scheduler is held by the "cycle full" gate (the active cycle's open plans wait
     # for review), so evaluating the gates reads the plan index, as it does for any busy project.
     store.write_state(

@@ -20,7 +20,14 @@ EXIT_ERROR = 2
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=None, ensure_ascii=False, default=str))
+    from always_on.core.text import clean
+
+    print(json.dumps(clean(data), indent=None, ensure_ascii=False, default=str))
+
+
+def _print_recovery(notes: list[str]) -> None:
+    for note in notes:
+        print(f"always-on: recovered: {note}", file=sys.stderr)
 
 
 def _project(args) -> Path:
@@ -47,6 +54,7 @@ def _orchestrator(args, listeners=()):
         listeners=list(listeners),
     )
     args._orchestrator = orch
+    _print_recovery(orch.recover())  # before any command looks at a status: a crash is settled first
     return orch
 
 
@@ -132,6 +140,8 @@ def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None
 
 
 def _fire_command(args, start) -> int:
+    from always_on.core.errors import disk_full
+
     try:
         orch = _orchestrator(args, [_progress_printer(sys.stderr)])
         result = _run_async(start(orch))
@@ -141,6 +151,12 @@ def _fire_command(args, start) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         _refused_json(args, None, plan_id=getattr(args, "plan", None))
         raise
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            raise
+        _refused_json(args, full, plan_id=getattr(args, "plan", None))
+        raise full from exc
     return _fire_output(args, orch, result)
 
 
@@ -161,17 +177,15 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 
 def cmd_plans(args) -> int:
     orch = _orchestrator(args)
-    plans = sorted(orch.store.plans().values(), key=lambda p: p.created_at)
-    if args.status:
-        plans = [p for p in plans if p.status.value == args.status]
-    if args.json:
-        _print_json([p.listing() for p in plans])
+    if args.json:  # one query builds the whole array (DESIGN §9 fields), oldest first
+        print(orch.store.plan_listing_json(status=args.status))
         return 0
+    plans = orch.store.plan_listing(status=args.status)
     if not plans:
         print("No plans yet. Run `always-on run` to discover one.")
         return 0
     _table(
-        [[p.id, p.status.value, p.content.dedupe_key, p.content.title[:60]] for p in plans],
+        [[p["id"], p["status"], p["dedupe_key"], p["title"][:60]] for p in plans],
         ["ID", "STATUS", "DEDUPE KEY", "TITLE"],
     )
     return 0
@@ -222,13 +236,12 @@ def cmd_history(args) -> int:
 def cmd_show(args) -> int:
     orch = _orchestrator(args)
     ident = args.id
-    if ident.startswith("run-") or any(r.run_id == ident for r in orch.store.history()):
+    if ident.startswith("run-") or orch.store.run_entry(ident) is not None:
         meta, text = orch.store.read_report(ident)
         if text is None:
-            runs = [r for r in orch.store.history() if r.run_id == ident]
-            if not runs:
+            r = orch.store.run_entry(ident)
+            if r is None:
                 raise AlwaysOnError(ErrorCode.RUN_NOT_FOUND, f"no run with id '{ident}' in this project")
-            r = runs[0]
             print(
                 f"Run {r.run_id}: {r.outcome.value}"
                 + (f" — {r.error.code}: {r.error.message}" if r.error else "")
@@ -341,6 +354,7 @@ def cmd_status(args) -> int:
         if not ps.exists():
             continue
         try:
+            _print_recovery(_recover(ps, config))
             gates.append(evaluate_gates(ps, config.for_project(ps.project_path)))
         except AlwaysOnError as exc:
             warnings.append(f"{ps.project_path}: {exc.code}: {exc.message}")
@@ -368,6 +382,16 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _recover(ps, config) -> list[str]:
+    """Settle what a crash left in this project (cheap when nothing was left)."""
+    from always_on.core.orchestrator import Orchestrator
+    from always_on.core.recovery import needs_recovery
+
+    if not ps.project_path.is_dir() or not needs_recovery(ps):
+        return []
+    return Orchestrator(ps.project_path, config=config).recover()
+
+
 def cmd_daemon(args) -> int:
     from always_on.core.config import load_config
     from always_on.core.scheduler import Scheduler
@@ -383,6 +407,8 @@ def cmd_daemon(args) -> int:
         agent=args.agent,
         agent_cmd=args.agent_cmd,
     )
+    for project in scheduler.projects():
+        _print_recovery(scheduler.recover(project))
     if args.once:
         results = _run_async(scheduler.run_once())
         if args.json:
@@ -594,6 +620,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # never a traceback for the user; -v shows it
         logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        from always_on.core.errors import disk_full
+
+        full = disk_full(exc)
+        if full is not None:
+            print(f"always-on: error: {full.code}: {full.message}", file=sys.stderr)
+            return EXIT_ERROR
         print(
             f"always-on: error: internal_error: {type(exc).__name__}: {exc} (rerun with -v for details)",
             file=sys.stderr,

@@ -130,6 +130,7 @@ class LimitsConfig(Section):
     stall_seconds: float = Field(180.0, gt=0)
     # initialize, authenticate and session/new, each.
     start_timeout_seconds: float = Field(60.0, gt=0)
+    event_log_max_mb: float = Field(20.0, gt=0)  # per run; then one truncation marker (core.event_log)
 
     def phase_limits(self) -> PhaseLimits:
         return PhaseLimits(

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     AGENT_STALLED = "agent_stalled"
     AGENT_ERROR = "agent_error"
     STORE_CORRUPT = "store_corrupt"
+    DISK_FULL = "disk_full"
     CONFIG_INVALID = "config_invalid"
     ILLEGAL_TRANSITION = "illegal_transition"
     WORKSPACE_DIRTY_AFTER_COMMIT = "workspace_dirty_after_commit"
@@ -79,3 +80,57 @@ class AlwaysOnError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+_NO_SPACE = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def disk_full(exc: BaseException) -> AlwaysOnError | None:
+    """The `disk_full` error for an exception caused by a full disk (OSError, SQLite, git's words), else None.
+
+    Why one place: a full disk surfaces as OSError ENOSPC from Python, SQLITE_FULL from SQLite and only as words
+    on stderr from git; every command must still end as its contract says, with the same code.
+    """
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, AlwaysOnError) and current.code == ErrorCode.DISK_FULL:
+            return current
+        full = isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT)
+        full = full or getattr(current, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+        full = full or any(words in str(current) for words in _NO_SPACE)
+        if full:
+            where = getattr(current, "filename", None)
+            return AlwaysOnError(
+                ErrorCode.DISK_FULL,
+                "the disk is full"
+                + (f" (writing {where})" if where else "")
+                + "; free some space and run again",
+            )
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def disk_full_at(path: object, *, under: int = 256 * 1024) -> AlwaysOnError | None:
+    """The `disk_full` error when the file system holding ``path`` has (almost) no space left, else None.
+
+    For failures whose words do not say why (git: "unable to write file X"): a write that failed on a file system
+    with less than ``under`` bytes free failed because the disk is full.
+    """
+    import os
+
+    folder = os.fspath(path)
+    while folder and not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    try:
+        info = os.statvfs(folder or "/")
+    except OSError:
+        return None
+    if info.f_bavail * info.f_frsize >= under:
+        return None
+    return AlwaysOnError(
+        ErrorCode.DISK_FULL, f"the disk holding {path} is full; free some space and run again", path=str(path)
+    )

@@ -2,7 +2,9 @@
 
 One orchestrator serves one project. It owns the order of events and record updates; the workspace layer does the
 git work, the gateway talks to the agent, the store persists. Finish order for every run: plan status, then project
-state, then run history — so a reader that sees the history entry sees everything it refers to.
+state and run history in one transaction — so a reader that sees the history entry sees everything it refers to.
+A run is recorded when it starts, so one that is killed still gets its entry (``core.recovery``), and each durable
+step is a checkpoint where the crash tests kill the process (``core.faults``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable
 from datetime import date
@@ -24,15 +25,17 @@ from always_on.core.agents.spec import AgentSpec
 from always_on.core.config import Config, ProjectSettings, load_config
 from always_on.core.contracts.plan import render_plan_markdown
 from always_on.core.contracts.report import fallback_report, parse_report, render_report
-from always_on.core.errors import AGENT_SETUP_CODES, AlwaysOnError, ErrorCode
+from always_on.core.errors import AGENT_SETUP_CODES, AlwaysOnError, ErrorCode, disk_full, disk_full_at
 from always_on.core.event_log import AgentEventLog
+from always_on.core.faults import checkpoint
 from always_on.core.records import (
     ARCHIVABLE,
-    OPEN_PLAN_STATUSES,
     RERUNNABLE,
     AgentEvent,
     CycleRecord,
     CycleStatus,
+    Decision,
+    DecisionKind,
     ErrorInfo,
     FileChange,
     FireOutcome,
@@ -92,6 +95,7 @@ class _RunContext:
         self.error: ErrorInfo | None = None
         self.report_available = False
         self.timings: dict[str, float] = {}
+        self.pruned: list[str] = []  # leftovers of crashes pruned (or kept and reported) at this fire's start
 
     def fail(self, code: str, message: str, hint: str | None = None) -> None:
         self.outcome = FireOutcome.FAILED
@@ -143,7 +147,10 @@ class Orchestrator:
             cycle_id=fields.pop("cycle_id", run.cycle_id if run else None),
             **fields,
         )
-        self.store.append_event(event)
+        try:
+            self.store.append_event(event)
+        except OSError as exc:  # a full disk loses this log line, never the run's outcome or the lock
+            log.warning("could not write the %s event: %s", type_.value, exc)
         self._notify(event)
         return event
 
@@ -155,33 +162,11 @@ class Orchestrator:
             raise AlwaysOnError(ErrorCode.NOT_A_DIRECTORY, f"{self.project} is not a directory")
         self.store.update_state(lambda st: setattr(st, "path", str(self.project)))
 
-    def recover(self) -> list[str]:
-        """Repair what a dead process left: plans stuck `executing` become failed/interrupted; stale lock cleared."""
-        notes: list[str] = []
-        lock = self.store.fire_lock()
-        holder = lock.busy()
-        if holder is not None and (holder.pid, holder.host) != (os.getpid(), socket.gethostname()):
-            return notes  # a live process is firing: its `executing` plans are real
-        stale = lock.clear_stale()
-        if stale:
-            notes.append(f"cleared a stale fire lock left by pid {stale.pid}")
-        for plan in self.store.plans().values():
-            if plan.status == PlanStatus.EXECUTING:
-                run_id = plan.run_ids[-1] if plan.run_ids else "unknown-run"
-                note = self._set_aside(plan.id, run_id)
-                self._fail_plan(
-                    plan.id,
-                    ErrorCode.INTERRUPTED,
-                    "the process running this plan ended before it finished" + note,
-                )
-                notes.append(f"plan {plan.id} was interrupted; marked failed{note}")
-        for cycle in self.store.cycles().values():
-            if cycle.status == CycleStatus.APPLYING:  # apply holds the lock: nobody alive is applying it
-                self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
-                notes.append(
-                    f"cycle {cycle.id} was left applying by a process that ended; it is active again"
-                )
-        return notes
+    def recover(self, *, locked: bool = False) -> list[str]:
+        """Repair what a dead process left (core.recovery); notes for the user, [] when nothing was left."""
+        from always_on.core.recovery import recover
+
+        return recover(self, locked=locked)
 
     def agent_spec(self, phase: Phase = Phase.EXECUTION) -> AgentSpec:
         if self.agent_cmd:
@@ -192,12 +177,31 @@ class Orchestrator:
     # --- fire ---------------------------------------------------------------------------------------------
 
     async def fire(self) -> FireResult:
-        """One pass of discovery → workspace → execution → report."""
+        """One pass of discovery → workspace → execution → report.
+
+        A plan the plan tool accepted for a run that died before executing it (``ready``, its run finished) is
+        executed by this fire instead of a new discovery: accepted plans are never forgotten.
+        """
         self.register()
         self.recover()
-        spec = self.agent_spec(Phase.DISCOVERY)
+        orphan = self._orphan_ready_plan()
+        spec = self.agent_spec(Phase.EXECUTION if orphan else Phase.DISCOVERY)
         run = _RunContext(new_id("run"), RunKind.FIRE, spec.name)
-        return await self._guarded(run, spec, self._fire_body)
+        if orphan is None:
+            return await self._guarded(run, spec, self._fire_body)
+        run.plan_id = orphan.id
+
+        async def resume(run: _RunContext, gateway) -> None:
+            await self._execute_plan(run, gateway, orphan.id)
+
+        return await self._guarded(run, spec, resume)
+
+    def _orphan_ready_plan(self) -> PlanRecord | None:
+        for plan in self.store.plans_with_status(PlanStatus.READY):
+            run = plan.discovery_run_id
+            if run is None or self.store.run_entry(run) is not None:
+                return plan
+        return None
 
     async def rerun(self, plan_id: str) -> FireResult:
         """workspace → execution → report for a failed or ready plan, with a new run id and no discovery."""
@@ -220,12 +224,29 @@ class Orchestrator:
 
     async def _guarded(self, run: _RunContext, spec: AgentSpec, body) -> FireResult:
         lock = self.store.fire_lock()
-        lock.acquire(run.run_id)
+        try:
+            lock.acquire(run.run_id)
+        except OSError as exc:
+            full = disk_full(exc)
+            if full is None:
+                raise
+            raise full from exc
         self.running = asyncio.current_task()
-        events = AgentEventLog(self.store, run.run_id, self._notify)
+        events: AgentEventLog | None = None
         t0 = time.perf_counter()
         try:
-            self.store.update_state(lambda st: self._mark_started(st, run))
+            self.recover(locked=True)
+            with self.store.transaction():
+                self.store.update_state(lambda st: self._mark_started(st, run))
+                self.store.start_run(run.run_id, run.kind, run.agent, run.started_at, run.plan_id)
+            checkpoint("fire.started")
+            run.pruned = self._prune_leftovers()
+            events = AgentEventLog(
+                self.store,
+                run.run_id,
+                self._notify,
+                max_bytes=int(self.settings.limits.event_log_max_mb * 1024 * 1024),
+            )
             from always_on.core.agents.gateway import AgentGateway
 
             gateway = AgentGateway(
@@ -249,25 +270,38 @@ class Orchestrator:
                 await gateway.close()
         except asyncio.CancelledError:
             run.fail(ErrorCode.INTERRUPTED, "the fire was cancelled (the daemon or app was stopped)")
-            self._fail_open_plan(run)
-            self.emit(PhaseEventType.RUN_FAILED, run, error=run.error, message=run.error.message)
-            self._finish(run, events)
-            lock.release()
-            self.running = None
+            try:
+                self._end_failed(run)
+                self._finish(run, events)
+            finally:
+                lock.release()
+                self.running = None
             raise
         except Exception as exc:  # the runtime never goes down with a run: record and report
             log.debug(
                 "run %s crashed", run.run_id, exc_info=True
             )  # -v shows the traceback; users get one line
-            code = exc.code if isinstance(exc, AlwaysOnError) else "internal_error"
-            msg = exc.message if isinstance(exc, AlwaysOnError) else one_line(f"{type(exc).__name__}: {exc}")
+            full = disk_full(exc)
+            if full is not None:
+                code, msg = full.code, full.message
+            elif isinstance(exc, AlwaysOnError):
+                code, msg = exc.code, exc.message
+            else:
+                code, msg = "internal_error", one_line(f"{type(exc).__name__}: {exc}")
             run.fail(code, msg)
-            self._fail_open_plan(run)
-            self.emit(PhaseEventType.RUN_FAILED, run, error=run.error, message=msg)
+            self._end_failed(run)
         run.timings["total"] = time.perf_counter() - t0
-        self._finish(run, events)
-        lock.release()
-        self.running = None
+        try:
+            self._finish(run, events)
+        except Exception as exc:
+            full = disk_full(exc)
+            if full is None:
+                raise
+            # the outcome could not be recorded: the next command records this run as interrupted
+            run.fail(full.code, full.message + " (this run's outcome could not be recorded)")
+        finally:
+            lock.release()
+            self.running = None
         return FireResult(
             outcome=run.outcome or FireOutcome.FAILED,
             run_id=run.run_id,
@@ -277,6 +311,52 @@ class Orchestrator:
             timings=run.timings,
         )
 
+    def _end_failed(self, run: _RunContext) -> None:
+        """The failure's plan and event, as far as the disk lets us (a full disk must not hide the failure)."""
+        try:
+            self._fail_open_plan(run)
+        except Exception as exc:  # noqa: BLE001 -- recovery fails it later; the run's own error is what counts
+            log.warning("could not record the failed plan of %s: %s", run.run_id, one_line(str(exc)))
+        self.emit(PhaseEventType.RUN_FAILED, run, error=run.error, message=run.error.message)
+
+    def _prune_leftovers(self) -> list[str]:
+        """Workspaces, branches and attempts a crash left with no record (core.workspace.orphans); notes.
+
+        First, cycles that finished but whose workspace or branch is still there (a crash while closing them)
+        are closed again from their records; then whatever no record refers to is pruned or reported.
+        """
+        from always_on.core.workspace.orphans import clear_stale_locks, our_branches, prune_orphans
+
+        try:
+            root = self.settings.workspace.resolved_base() / self.store.project_id
+            notes = clear_stale_locks(self.project, root) if (self.project / ".git").exists() else []
+            rows = self.store.cycle_workspaces()
+            branches = set(our_branches(self.project))
+            for cid, status, path, branch, kept in rows:
+                finished = status in (CycleStatus.APPLIED, CycleStatus.ARCHIVED)
+                if finished and (os.path.lexists(path) or (branch and branch in branches and branch != kept)):
+                    cycle = self.store.get_cycle(cid)
+                    kept_now = self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))
+                    notes.append(
+                        f"finished removing the workspace of {status} cycle {cid}"
+                        + (f" (its unapplied work is kept on {kept_now})" if kept_now else "")
+                    )
+            rows = self.store.cycle_workspaces()
+            live = [r for r in rows if r[1] in (CycleStatus.ACTIVE, CycleStatus.APPLYING)]
+            notes += prune_orphans(
+                self.project,
+                root,
+                live_paths={Path(r[2]).resolve() for r in live},
+                known_branches={r[3] for r in live if r[3]} | {r[4] for r in rows if r[4]},
+                plan_exists=lambda plan_id: self.store.find_plan(plan_id) is not None,
+            )
+        except Exception as exc:  # pruning is housekeeping: it never stops a fire
+            log.warning("could not check %s for leftover workspaces", self.project, exc_info=True)
+            return [f"could not check for leftover workspaces: {one_line(str(exc))}"]
+        for note in notes:
+            log.warning("%s: %s", self.project, note)
+        return notes
+
     def _mark_started(self, st, run: _RunContext) -> None:
         st.last_fire_started_at = run.started_at
         st.last_run_id = run.run_id
@@ -284,8 +364,8 @@ class Orchestrator:
 
     def _fail_open_plan(self, run: _RunContext) -> None:
         if run.plan_id:
-            plan = self.store.plans().get(run.plan_id)
-            if plan and plan.status in (PlanStatus.EXECUTING,):
+            plan = self.store.find_plan(run.plan_id)
+            if plan and plan.status in (PlanStatus.EXECUTING, PlanStatus.READY):
                 code = run.error.code if run.error else ErrorCode.EXECUTION_FAILED
                 message = run.error.message if run.error else "run failed"
                 self._fail_plan(run.plan_id, code, message + self._set_aside(run.plan_id, run.run_id))
@@ -296,7 +376,7 @@ class Orchestrator:
         Returns a sentence for the failure message ("" when there was nothing to keep)."""
         from always_on.core.workspace import attempt_ref, set_aside
 
-        plan = self.store.plans().get(plan_id)
+        plan = self.store.find_plan(plan_id)
         if plan is None or not plan.cycle_id:
             return ""
         try:
@@ -318,41 +398,64 @@ class Orchestrator:
         self.store.update_cycle(cycle.id, clear)
         return f" (its partial work was set aside under {ref})" if kept else ""
 
-    def _finish(self, run: _RunContext, events: AgentEventLog) -> None:
-        events.close()
+    def _finish(self, run: _RunContext, events: AgentEventLog | None) -> None:
+        """The run's outcome into the project state and its history entry, in one transaction."""
+        if events is not None:
+            events.close()
         finished = utcnow()
         outcome = run.outcome or FireOutcome.FAILED
+        entry = RunHistoryEntry(
+            run_id=run.run_id,
+            project_id=self.store.project_id,
+            kind=run.kind,
+            agent=run.agent,
+            started_at=run.started_at,
+            finished_at=finished,
+            outcome=outcome,
+            plan_id=run.plan_id,
+            cycle_id=run.cycle_id,
+            error=run.error,
+            report_available=run.report_available,
+        )
 
         def update(st) -> None:
-            st.last_fire_finished_at = finished
-            st.last_outcome = outcome
-            st.last_error = run.error
-            if outcome == FireOutcome.FAILED:
-                st.consecutive_failures += 1
-            else:
-                st.consecutive_failures = 0
+            self._count_outcome(st, outcome, run.error, finished)
             if outcome == FireOutcome.NO_PLAN:
                 st.dormant_since = finished
             elif run.kind == RunKind.FIRE and outcome == FireOutcome.EXECUTED:
                 st.dormant_since = None  # it found work: whatever made it sleep is over
             st.next_tick_at = None
 
-        self.store.update_state(update)
-        self.store.append_history(
-            RunHistoryEntry(
-                run_id=run.run_id,
-                project_id=self.store.project_id,
-                kind=run.kind,
-                agent=run.agent,
-                started_at=run.started_at,
-                finished_at=finished,
-                outcome=outcome,
-                plan_id=run.plan_id,
-                cycle_id=run.cycle_id,
-                error=run.error,
-                report_available=run.report_available,
+        with self.store.transaction():
+            state = self.store.update_state(update)
+            self.store.append_history(entry)
+        checkpoint("fire.finished")
+        self._announce_disabled(state, run.run_id)
+
+    def _count_outcome(self, st, outcome: FireOutcome, error: ErrorInfo | None, finished) -> None:
+        """A finished (or dead) run's outcome in the state; N consecutive failures disable the project (§6)."""
+        st.last_fire_finished_at = finished
+        st.last_outcome = outcome
+        st.last_error = error
+        if outcome != FireOutcome.FAILED:
+            st.consecutive_failures = 0
+            return
+        st.consecutive_failures += 1
+        limit = self.settings.scheduler.failures_before_disable
+        if st.consecutive_failures >= limit and not st.disabled_reason:
+            code = error.code if error else "unknown"
+            st.disabled_reason = (
+                f"{st.consecutive_failures} consecutive failed fires (last: {code}); "
+                "re-enable with `always-on init`"
             )
-        )
+
+    def _announce_disabled(self, state, run_id: str) -> None:
+        """The ``project_disabled`` event, once: when this run's failure crossed the threshold."""
+        if (
+            state.disabled_reason
+            and state.consecutive_failures == self.settings.scheduler.failures_before_disable
+        ):
+            self.emit(PhaseEventType.PROJECT_DISABLED, run_id=run_id, message=state.disabled_reason)
 
     # --- discovery ----------------------------------------------------------------------------------------
 
@@ -363,6 +466,7 @@ class Orchestrator:
         from always_on.core.prompts import PromptContext, build_prompt
 
         self.emit(PhaseEventType.DISCOVERY_STARTED, run, phase=Phase.DISCOVERY)
+        checkpoint("fire.discovery_started")
         t = time.perf_counter()
         outbox = self._outbox(run.run_id, Phase.DISCOVERY)
         digest = build_digest(self.project)
@@ -375,7 +479,7 @@ class Orchestrator:
             run_id=run.run_id,
             project_root=str(self.project),
             workspace=active.workspace_path if active else None,
-            plans=list(self.store.plans().values()),
+            plans=self.store.plans_list(),
             digest=digest,
             tools=phase_tools(Phase.DISCOVERY),
             timeout_seconds=self.settings.limits.phase_timeout_seconds,
@@ -388,22 +492,23 @@ class Orchestrator:
             policy=Policy(self.project, writable=False),
             prompt=build_prompt(ctx),
             mcp_servers=[
-                mcp_server_spec(phase=Phase.DISCOVERY, run_id=run.run_id, outbox=outbox, digest=digest_file)
+                mcp_server_spec(
+                    phase=Phase.DISCOVERY,
+                    run_id=run.run_id,
+                    outbox=outbox,
+                    digest=digest_file,
+                    store=self.store.dir,
+                )
             ],
             limits=self.settings.limits.phase_limits(),
         )
         run.timings["discovery"] = time.perf_counter() - t
-        plan_file = outbox / "plan.json"
-        if plan_file.exists():
-            content = PlanContent.model_validate_json(plan_file.read_text())
-            plan = PlanRecord(
-                id=new_id("plan"),
-                project_id=self.store.project_id,
-                content=content,
-                discovery_run_id=run.run_id,
-            )
-            self.store.save_plan(plan, render_plan_markdown(content))
+        plan = self._accepted_plan(run, outbox)
+        if plan is not None:
+            content = plan.content
             run.plan_id = plan.id
+            self.store.note_run(run.run_id, plan_id=plan.id)
+            checkpoint("fire.plan_recorded")
             self.emit(
                 PhaseEventType.PLAN_PRODUCED,
                 run,
@@ -436,8 +541,27 @@ class Orchestrator:
         run.outcome = FireOutcome.NO_PLAN
         self.emit(PhaseEventType.NO_PLAN, run, phase=Phase.DISCOVERY, message=result.last_text[-500:] or None)
 
+    def _accepted_plan(self, run: _RunContext, outbox: Path) -> PlanRecord | None:
+        """The plan the tool accepted: recorded by the tool server itself, or (an outbox only) recorded now."""
+        from always_on.core.agents.mcp_server import PLAN_FILE
+
+        plan = self.store.plan_for_run(run.run_id)
+        if plan is not None:
+            if self.store.read_plan_markdown(plan.id) is None:
+                self.store.save_plan(plan, render_plan_markdown(plan.content))
+            return plan
+        plan_file = outbox / PLAN_FILE
+        if not plan_file.exists():
+            return None
+        content = PlanContent.model_validate_json(plan_file.read_text())
+        plan = PlanRecord(
+            id=new_id("plan"), project_id=self.store.project_id, content=content, discovery_run_id=run.run_id
+        )
+        self.store.save_plan(plan, render_plan_markdown(content))
+        return plan
+
     def _outbox(self, run_id: str, phase: Phase) -> Path:
-        path = self.store.dir / "runs" / run_id / phase.value
+        path = self.store.outbox(run_id, phase.value)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -470,6 +594,7 @@ class Orchestrator:
 
             cycle = self.store.update_cycle(active.id, refresh)
         else:
+            checkpoint("fire.worktree_added")
             cycle = CycleRecord(
                 id=cycle_id,
                 project_id=self.store.project_id,
@@ -478,8 +603,7 @@ class Orchestrator:
                 branch=ws.branch,
                 base_commit=ws.base_commit,
             )
-            self.store.save_cycle(cycle)
-            self.store.update_state(lambda st: setattr(st, "active_cycle_id", cycle.id))
+            self.store.save_cycle(cycle)  # active: it is the project's cycle now (derived, not stored twice)
         return cycle, ws
 
     async def _execute_plan(self, run: _RunContext, gateway, plan_id: str) -> None:
@@ -489,10 +613,14 @@ class Orchestrator:
         from always_on.core.workspace import commit_plan, diff_files
 
         self.emit(PhaseEventType.WORKSPACE_STARTED, run, phase=Phase.WORKSPACE)
+        checkpoint("fire.workspace_started")
         t = time.perf_counter()
         try:
             cycle, ws = self._workspace_for(run)
         except AlwaysOnError as exc:
+            full = disk_full(exc) or disk_full_at(self.settings.workspace.resolved_base())
+            if full is not None:
+                raise full from exc  # the run ends as disk_full (and its plan fails with it)
             run.fail(ErrorCode.WORKSPACE_PREPARE_FAILED, f"workspace could not be prepared: {exc.message}")
             self._fail_plan(plan_id, ErrorCode.WORKSPACE_PREPARE_FAILED, exc.message)
             self.emit(
@@ -500,6 +628,7 @@ class Orchestrator:
             )
             return
         run.cycle_id = cycle.id
+        self.store.note_run(run.run_id, plan_id=plan_id, cycle_id=cycle.id)
         run.timings["workspace"] = time.perf_counter() - t
         ws_path = Path(ws.path)
         self.emit(
@@ -507,7 +636,7 @@ class Orchestrator:
             run,
             phase=Phase.WORKSPACE,
             message=str(ws.path),
-            data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes},
+            data={"strategy": ws.strategy, "reused": ws.reused, "notes": ws.notes + run.pruned},
         )
 
         from always_on.core.workspace import head_of
@@ -521,15 +650,15 @@ class Orchestrator:
             if run.run_id not in p.run_ids:
                 p.run_ids.append(run.run_id)
 
-        plan = self.store.update_plan(plan_id, start_plan)
-
         def start_state(c: CycleRecord) -> None:
             s = c.plan_state(plan_id)
-            s.status = PlanStatus.EXECUTING
             s.attempts += 1
             s.before_head = before
 
-        self.store.update_cycle(cycle.id, start_state)
+        with self.store.transaction():
+            plan = self.store.update_plan(plan_id, start_plan)
+            self.store.update_cycle(cycle.id, start_state)
+        checkpoint("fire.execution_started")
         self.emit(PhaseEventType.EXECUTION_STARTED, run, phase=Phase.EXECUTION)
         t = time.perf_counter()
         plan_md = self.store.read_plan_markdown(plan_id) or render_plan_markdown(plan.content)
@@ -579,6 +708,7 @@ class Orchestrator:
                 s.commit_shas = []
 
         cycle = self.store.update_cycle(cycle.id, record_commits)
+        checkpoint("fire.committed")
         failure: tuple[str, str] | None = None
         if result.error:
             failure = (result.error.code, f"{result.error.code}: {result.error.message}")
@@ -612,6 +742,7 @@ class Orchestrator:
 
         # report
         self.emit(PhaseEventType.REPORT_STARTED, run, phase=Phase.REPORT)
+        checkpoint("fire.report_started")
         t = time.perf_counter()
         outbox = self._outbox(run.run_id, Phase.REPORT)
         ctx = ctx.model_copy(
@@ -623,7 +754,11 @@ class Orchestrator:
             cwd=ws_path,
             policy=Policy(ws_path, writable=False),
             prompt=build_prompt(ctx),
-            mcp_servers=[mcp_server_spec(phase=Phase.REPORT, run_id=run.run_id, outbox=outbox, digest=None)],
+            mcp_servers=[
+                mcp_server_spec(
+                    phase=Phase.REPORT, run_id=run.run_id, outbox=outbox, digest=None, store=self.store.dir
+                )
+            ],
             limits=limits,
         )
         run.timings["report"] = time.perf_counter() - t
@@ -647,17 +782,14 @@ class Orchestrator:
                 self.store.write_report(meta, fallback_report(meta, title=plan.content.title, reason=why))
             final = PlanStatus.COMPLETED_NO_REPORT
         run.report_available = True
+        checkpoint("fire.report_written")
 
         def finish_plan(p: PlanRecord) -> None:
             p.set_status(final)
             p.report_run_id = run.run_id
 
         self.store.update_plan(plan_id, finish_plan)
-
-        def finish_state(c: CycleRecord) -> None:
-            c.plan_state(plan_id).status = final
-
-        self.store.update_cycle(cycle.id, finish_state)
+        checkpoint("fire.plan_completed")
         run.outcome = FireOutcome.EXECUTED
         self.emit(PhaseEventType.REPORT_PRODUCED, run, phase=Phase.REPORT, data={"status": final.value})
         self.emit(PhaseEventType.RUN_COMPLETED, run, data={"plan_status": final.value})
@@ -687,17 +819,7 @@ class Orchestrator:
             p.set_status(PlanStatus.FAILED)
             p.failure = ErrorInfo(code=str(code), message=message)
 
-        plan = self.store.update_plan(plan_id, fail)
-        if plan.cycle_id:
-            with contextlib.suppress(AlwaysOnError):
-                self.store.update_cycle(
-                    plan.cycle_id,
-                    lambda c: (
-                        setattr(c.plan_state(plan_id), "status", PlanStatus.FAILED)
-                        if c.has_plan(plan_id)
-                        else None
-                    ),
-                )
+        self.store.update_plan(plan_id, fail)
 
     # --- dependency analysis, apply, archive ---------------------------------------------------------------
 
@@ -756,17 +878,22 @@ class Orchestrator:
 
     def apply(self, cycle_id: str | None = None, plan_ids: list[str] | None = None) -> ApplyReport:
         """Apply selected plans to the checkout; holds the fire lock so no fire runs meanwhile."""
-        with self.store.fire_lock().held("apply"):
-            self.recover()
+        lock = self.store.fire_lock()
+        try:
+            lock.acquire("apply")
+        except OSError as exc:
+            full = disk_full(exc)
+            if full is None:
+                raise
+            raise full from exc
+        try:
+            self.recover(locked=True)
             return self._apply_locked(self._resolve_cycle(cycle_id), plan_ids)
+        finally:
+            lock.release()
 
     def _refuse_while_executing(self, cycle: CycleRecord, what: str) -> None:
-        plans = self.store.plans()
-        running = [
-            s.plan_id
-            for s in cycle.plans
-            if plans.get(s.plan_id) and plans[s.plan_id].status == PlanStatus.EXECUTING
-        ]
+        running = [s.plan_id for s in cycle.plans if s.status == PlanStatus.EXECUTING]
         if running:
             raise AlwaysOnError(
                 ErrorCode.LOCK_BUSY,
@@ -774,121 +901,162 @@ class Orchestrator:
             )
 
     def _apply_locked(self, cycle: CycleRecord, plan_ids: list[str] | None) -> ApplyReport:
-        from always_on.core.workspace import PlanApplyInfo, apply_plans
+        """Stage the change and its journal, record the journal, swap, record the outcome (core.workspace.journal).
+
+        Durable steps, each a checkpoint for the crash tests: ``apply.staged`` (nothing changed yet),
+        ``apply.journaled`` (the journal and the cycle's ``applying`` status are one transaction), ``apply.swap``
+        (after each file), ``apply.swapped``, ``apply.recorded`` (plans applied and journal dropped: one
+        transaction). A crash anywhere is settled by the next command (core.recovery).
+        """
+        from always_on.core.workspace import PlanApplyInfo
+        from always_on.core.workspace.apply import stage_apply, swap_in
+        from always_on.core.workspace.journal import discard
 
         if cycle.status != CycleStatus.ACTIVE:
             raise AlwaysOnError(
                 ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is '{cycle.status}', not active"
             )
         self._refuse_while_executing(cycle, "apply")
-        selected = plan_ids or default_selection(cycle, self.store.plans())
+        selected = plan_ids or default_selection(cycle)
         if not selected:
             raise AlwaysOnError(
                 ErrorCode.NOTHING_TO_APPLY, f"cycle {cycle.id} has no completed plan to apply"
             )
-        plans = self.store.plans()
         infos = [
             PlanApplyInfo(
                 plan_id=s.plan_id,
-                status=plans[s.plan_id].status if s.plan_id in plans else s.status,
+                status=s.status,
                 commit_shas=s.commit_shas,
                 dependency_status=s.dependency_status,
                 depends_on=s.depends_on,
             )
             for s in cycle.plans
         ]
-        self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.APPLYING))
+        apply_id = new_id("apply")
         self.emit(PhaseEventType.APPLY_STARTED, cycle_id=cycle.id, data={"plans": selected})
+        journal = None
         try:
-            result = apply_plans(self.project, self._ws(cycle), selected, infos)
-        except AlwaysOnError as exc:
-            self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
-            self.emit(
-                PhaseEventType.APPLY_FAILED,
-                cycle_id=cycle.id,
-                error=ErrorInfo(code=exc.code, message=exc.message),
-                message=exc.message,
-                data={"files": list(exc.details.get("files", []))},
+            staged = stage_apply(
+                self.project,
+                self._ws(cycle),
+                selected,
+                infos,
+                folder=self.store.apply_dir(apply_id),
+                apply_id=apply_id,
             )
-            raise
+            journal = staged.journal
+            if journal is not None:
+                self.store.begin_apply(apply_id, cycle.id, staged.applied, journal.to_json())
+                checkpoint("apply.journaled")
+                try:
+                    swap_in(staged)
+                except BaseException as exc:
+                    if not (isinstance(exc, AlwaysOnError) and exc.details.get("rolled_back") is False):
+                        self._apply_rolled_back(cycle.id, apply_id)  # the journal stays only if undo failed
+                        discard(journal)
+                    raise
         except Exception as exc:
-            self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ACTIVE))
+            error = disk_full(exc) or (
+                exc
+                if isinstance(exc, AlwaysOnError)
+                else AlwaysOnError(ErrorCode.APPLY_FAILED, f"apply failed: {one_line(str(exc))}")
+            )
             self.emit(
                 PhaseEventType.APPLY_FAILED,
                 cycle_id=cycle.id,
-                error=ErrorInfo(code=ErrorCode.APPLY_FAILED, message=str(exc)),
-                message=str(exc),
+                error=ErrorInfo(code=error.code, message=error.message),
+                message=error.message,
+                data={"files": list(getattr(error, "details", {}).get("files", []))},
             )
-            raise AlwaysOnError(ErrorCode.APPLY_FAILED, f"apply failed: {exc}") from exc
-        for pid in result.applied:
-            self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.APPLIED))
-        plans = self.store.plans()
-        remaining = default_selection(cycle, plans)  # what is still applyable (the applied plans are not)
-        open_plans = [
-            s.plan_id
-            for s in cycle.plans
-            if s.plan_id not in result.applied
-            and plans.get(s.plan_id)
-            and plans[s.plan_id].status in OPEN_PLAN_STATUSES
-        ]
-
-        def finish(c: CycleRecord) -> None:
-            for s in c.plans:
-                if s.plan_id in result.applied:
-                    s.status = PlanStatus.APPLIED
-            c.set_status(CycleStatus.ACTIVE if remaining else CycleStatus.APPLIED)
-
-        cycle = self.store.update_cycle(cycle.id, finish)
+            if error is exc:
+                raise
+            raise error from exc
+        cycle = self._record_applied(cycle.id, staged.applied, apply_id if journal else None)
+        checkpoint("apply.recorded")
+        if journal is not None:
+            discard(journal)
         if cycle.status == CycleStatus.APPLIED:
-            for pid in open_plans:  # failed leftovers of an applied cycle have nothing to return to
-                with contextlib.suppress(AlwaysOnError):
-                    self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.ARCHIVED))
             self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))
         self.emit(
             PhaseEventType.APPLY_COMPLETED,
             cycle_id=cycle.id,
-            data={"plans": result.applied, "files": [f.path for f in result.files]},
+            data={"plans": staged.applied, "files": [f.path for f in staged.files]},
         )
         return ApplyReport(
             cycle_id=cycle.id,
-            applied=list(result.applied),
-            files=list(result.files),
+            applied=list(staged.applied),
+            files=list(staged.files),
             cycle_status=cycle.status,
         )
+
+    def _apply_rolled_back(self, cycle_id: str, apply_id: str) -> None:
+        """The checkout is as before: the cycle is applicable again and the journal goes, together."""
+        with self.store.transaction():
+            with contextlib.suppress(AlwaysOnError):
+                self.store.update_cycle(
+                    cycle_id,
+                    lambda c: c.set_status(CycleStatus.ACTIVE) if c.status == CycleStatus.APPLYING else None,
+                )
+            self.store.end_apply(apply_id)
+
+    def _record_applied(self, cycle_id: str, applied: list[str], apply_id: str | None) -> CycleRecord:
+        """The applied plans, the cycle's new status and the decisions; the journal goes (one transaction)."""
+        now = utcnow()
+        with self.store.transaction():
+            for pid in applied:
+                plan = self.store.find_plan(pid)
+                if plan is not None and plan.status != PlanStatus.APPLIED:
+                    self.store.update_plan(pid, lambda p: p.set_status(PlanStatus.APPLIED))
+                self.store.add_decision(
+                    Decision(ts=now, kind=DecisionKind.APPLIED, plan_id=pid, cycle_id=cycle_id)
+                )
+            cycle = self.store.get_cycle(cycle_id)
+            remaining = default_selection(cycle)
+            status = CycleStatus.ACTIVE if remaining else CycleStatus.APPLIED
+            cycle = self.store.update_cycle(cycle_id, lambda c: c.set_status(status))
+            if status == CycleStatus.APPLIED:
+                for s in cycle.plans:  # failed leftovers of an applied cycle have nothing to return to
+                    if s.status not in (PlanStatus.APPLIED, PlanStatus.ARCHIVED, PlanStatus.EXECUTING):
+                        with contextlib.suppress(AlwaysOnError):
+                            self.store.update_plan(s.plan_id, lambda p: p.set_status(PlanStatus.ARCHIVED))
+            if apply_id:
+                self.store.end_apply(apply_id)
+            return self.store.get_cycle(cycle_id)
 
     def _has_unapplied(self, cycle: CycleRecord) -> bool:
         """Does the cycle branch hold commits no applied plan accounts for? Asked of git, not of our records."""
         from always_on.core.workspace import unapplied_commits
 
-        plans = self.store.plans()
-        applied = [
-            sha
-            for s in cycle.plans
-            if plans.get(s.plan_id) and plans[s.plan_id].status == PlanStatus.APPLIED
-            for sha in s.commit_shas
-        ]
+        applied = [sha for s in cycle.plans if s.status == PlanStatus.APPLIED for sha in s.commit_shas]
         try:
             return bool(unapplied_commits(self._ws(cycle), applied, project=self.project))
         except AlwaysOnError:
             return True  # when in doubt, keep the branch: nothing is silently lost
 
     def _close_cycle(self, cycle: CycleRecord, *, unapplied: bool) -> str | None:
+        """Remove a finished cycle's workspace (keeping a branch with unapplied work). A crash before this ends
+        leaves a workspace of a finished cycle: the next fire removes it (``_prune_leftovers``); so does a git
+        failure here, which never turns a finished apply or archive into an error."""
+        from git.exc import GitCommandError
+
         from always_on.core.workspace import remove_workspace
 
-        kept = remove_workspace(self.project, self._ws(cycle), unapplied_commits=unapplied)
+        try:
+            kept = remove_workspace(self.project, self._ws(cycle), unapplied_commits=unapplied)
+        except (GitCommandError, OSError) as exc:
+            log.warning(
+                "the workspace of cycle %s could not be removed yet (%s); the next fire removes it",
+                cycle.id,
+                " ".join(str(getattr(exc, "stderr", "") or exc).split()),
+            )
+            return None
         if kept:
             self.store.update_cycle(cycle.id, lambda c: setattr(c, "kept_branch", kept))
-
-        def clear(st) -> None:
-            if st.active_cycle_id == cycle.id:
-                st.active_cycle_id = None
-
-        self.store.update_state(clear)
         return kept
 
     def archive_cycle(self, cycle_id: str) -> str | None:
         with self.store.fire_lock().held("archive"):
-            self.recover()
+            self.recover(locked=True)
             return self._archive_locked(self.store.get_cycle(cycle_id))
 
     def _archive_locked(self, cycle: CycleRecord) -> str | None:
@@ -899,20 +1067,16 @@ class Orchestrator:
         if cycle.status != CycleStatus.ACTIVE:
             raise AlwaysOnError(ErrorCode.CYCLE_NOT_ACTIVE, f"cycle {cycle.id} is already '{cycle.status}'")
         self._refuse_while_executing(cycle, "archive")
-        plans = self.store.plans()
         unapplied = self._has_unapplied(cycle)
-        for s in cycle.plans:
-            p = plans.get(s.plan_id)
-            if p and p.status in ARCHIVABLE:
-                self.store.update_plan(s.plan_id, lambda p: p.set_status(PlanStatus.ARCHIVED))
-
-        def archive(c: CycleRecord) -> None:
-            c.set_status(CycleStatus.ARCHIVED)
-            for s in c.plans:
+        now = utcnow()
+        with self.store.transaction():
+            for s in cycle.plans:
                 if s.status in ARCHIVABLE:
-                    s.status = PlanStatus.ARCHIVED
-
-        cycle = self.store.update_cycle(cycle.id, archive)
+                    self.store.update_plan(s.plan_id, lambda p: p.set_status(PlanStatus.ARCHIVED))
+                    self.store.add_decision(
+                        Decision(ts=now, kind=DecisionKind.ARCHIVED, plan_id=s.plan_id, cycle_id=cycle.id)
+                    )
+            cycle = self.store.update_cycle(cycle.id, lambda c: c.set_status(CycleStatus.ARCHIVED))
         return self._close_cycle(cycle, unapplied=unapplied)
 
     def archive_plan(self, plan_id: str) -> None:
@@ -921,17 +1085,11 @@ class Orchestrator:
             raise AlwaysOnError(
                 ErrorCode.INVALID_SELECTION, f"plan {plan.id} is '{plan.status}' and cannot be archived"
             )
-        self.store.update_plan(plan.id, lambda p: p.set_status(PlanStatus.ARCHIVED))
-        if plan.cycle_id:
-            with contextlib.suppress(AlwaysOnError):
-                self.store.update_cycle(
-                    plan.cycle_id,
-                    lambda c: (
-                        setattr(c.plan_state(plan.id), "status", PlanStatus.ARCHIVED)
-                        if c.has_plan(plan.id)
-                        else None
-                    ),
-                )
+        with self.store.transaction():
+            self.store.update_plan(plan.id, lambda p: p.set_status(PlanStatus.ARCHIVED))
+            self.store.add_decision(
+                Decision(kind=DecisionKind.ARCHIVED, plan_id=plan.id, cycle_id=plan.cycle_id)
+            )
 
     # --- diffs --------------------------------------------------------------------------------------------
 

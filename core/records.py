@@ -11,8 +11,10 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic_core import PydanticSerializationError
 
+from always_on.core import text
 from always_on.core.errors import AlwaysOnError, ErrorCode
 
 SCHEMA_VERSION = 1
@@ -20,6 +22,16 @@ SCHEMA_VERSION = 1
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def json_line(record: BaseModel) -> str:
+    """One JSON line for a log; text with undecodable bytes (odd file names in messages) is shown as ``\\xNN``."""
+    try:
+        return record.model_dump_json()
+    except PydanticSerializationError:
+        import json
+
+        return json.dumps(text.clean(record.model_dump(mode="json")), ensure_ascii=False)
 
 
 def new_id(prefix: str) -> str:
@@ -255,6 +267,9 @@ class PlanRecord(Record):
 
 
 class CyclePlanState(BaseModel):
+    """A plan's place and git facts in its cycle. ``status`` is the plan's own status, read from the plan record
+    when the cycle is loaded (stored once, with the plan); assigning it here changes nothing in the store."""
+
     plan_id: str
     status: PlanStatus = PlanStatus.READY
     commit_shas: list[str] = Field(default_factory=list)
@@ -360,12 +375,36 @@ class AgentEvent(Record):
 
 
 class FileChange(BaseModel):
+    """One changed file. ``path`` is exact in memory (undecodable bytes as surrogates); in JSON a name that is not
+    valid UTF-8 is written in its display form (``\\xNN``) with the exact bytes in ``path_bytes`` (base64)."""
+
     path: str
     old_path: str | None = None
     change: str = "modified"  # added | deleted | modified | renamed | mode
     added: int = 0
     removed: int = 0
     binary: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exact_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("path_bytes" in data or "old_path_bytes" in data):
+            data = dict(data)
+            for key in ("path", "old_path"):
+                raw = data.pop(f"{key}_bytes", None)
+                if raw:
+                    data[key] = text.from_b64(raw)
+        return data
+
+    @model_serializer(mode="wrap")
+    def _safe_names(self, handler) -> dict[str, Any]:
+        data = handler(self)
+        for key in ("path", "old_path"):
+            value = getattr(self, key)
+            if value is not None and text.has_surrogates(value):
+                data[key] = text.display(value)
+                data[f"{key}_bytes"] = text.to_b64(value)
+        return data
 
 
 class ReportMetadata(Record):
@@ -380,3 +419,30 @@ class ReportMetadata(Record):
     files_changed: list[FileChange] = Field(default_factory=list)
     fallback: bool = False
     notes: list[str] = Field(default_factory=list)
+
+
+class DecisionKind(StrEnum):
+    """What the user decided in a review (DESIGN §2 "Finer selection and memory")."""
+
+    APPLIED = "applied"
+    ARCHIVED = "archived"
+    FILE_EXCLUDED = "file_excluded"
+    HUNK_EXCLUDED = "hunk_excluded"
+
+
+class Decision(Record):
+    """One review decision: a plan applied or archived, or a file or hunk of it left out, with an optional reason.
+
+    Discovery gets a digest of these and the plan tool refuses a turned-down ``dedupe_key`` (issue #14); the
+    dedupe key is the plan's, read through ``plan_id`` (stored once). ``path`` may hold undecodable bytes.
+    """
+
+    id: int | None = None
+    ts: datetime = Field(default_factory=utcnow)
+    kind: DecisionKind
+    plan_id: str | None = None
+    cycle_id: str | None = None
+    path: str | None = None
+    hunk: str | None = None  # e.g. the hunk header "@@ -3,7 +3,8 @@"
+    reason: str | None = None  # one line, optional
+    dedupe_key: str | None = None  # filled from the plan when read; not stored with the decision

@@ -24,7 +24,6 @@ from always_on.core.orchestrator import EventListener, FireResult, Orchestrator
 from always_on.core.records import (
     OPEN_PLAN_STATUSES,
     ErrorInfo,
-    FireOutcome,
     Gate,
     PhaseEvent,
     PhaseEventType,
@@ -247,31 +246,28 @@ class Scheduler:
         return result
 
     def _after_fire(self, project: Path, result: FireResult) -> None:
+        """The next tick is due one interval after this fire (disabling after N failures is the fire's own
+        bookkeeping, so that a fire killed mid-way counts too: core.recovery)."""
         settings = self.config.for_project(project)
-        ps = self.store.project(project)
         interval = timedelta(seconds=settings.scheduler.interval_seconds)
 
         def update(st: ProjectState) -> None:
             st.next_tick_at = (st.last_fire_finished_at or utcnow()) + interval
-            if (
-                result.outcome == FireOutcome.FAILED
-                and st.consecutive_failures >= settings.scheduler.failures_before_disable
-            ):
-                code = result.error.code if result.error else "unknown"
-                st.disabled_reason = (
-                    f"{st.consecutive_failures} consecutive failed fires (last: {code}); "
-                    "re-enable with `always-on init`"
-                )
 
-        st = ps.update_state(update)
-        if (
-            st.disabled_reason
-            and result.outcome == FireOutcome.FAILED
-            and st.consecutive_failures >= settings.scheduler.failures_before_disable
-        ):
-            self.orchestrator(project).emit(
-                PhaseEventType.PROJECT_DISABLED, run_id=result.run_id, message=st.disabled_reason
-            )
+        self.store.project(project).update_state(update)
+
+    def recover(self, project: Path) -> list[str]:
+        """Settle what a crash left in this project (an apply journal, a dead run...); cheap when nothing was."""
+        from always_on.core.recovery import needs_recovery
+
+        project = project.resolve()
+        try:
+            if not project.is_dir() or not needs_recovery(self.store.project(project)):
+                return []
+            return self.orchestrator(project).recover()
+        except AlwaysOnError as exc:
+            log.warning("%s: recovery failed: %s: %s", project, exc.code, exc.message)
+            return []
 
     # --- dormancy -----------------------------------------------------------------------------------------
 
@@ -337,6 +333,8 @@ class Scheduler:
                 for project in projects:
                     if project in self.running:
                         continue
+                    for note in self.recover(project):
+                        log.warning("%s: recovered: %s", project, note)
                     gate = self._safe_gate(project)
                     if gate is not None and gate.blocked_by is None:
                         self.running[project] = asyncio.ensure_future(self._tick_task(project))

@@ -73,9 +73,10 @@ class ApplyPreparation(BaseModel):
         )
 
 
-def default_selection(cycle: CycleRecord, plans: Mapping[str, PlanRecord]) -> list[str]:
-    """Every plan of the cycle that can be applied (completed), in cycle order."""
-    return [s.plan_id for s in cycle.plans if s.plan_id in plans and plans[s.plan_id].status in APPLYABLE]
+def default_selection(cycle: CycleRecord) -> list[str]:
+    """Every plan of the cycle that can be applied (completed), in cycle order (a cycle's plan entries carry
+    their plan's own status, read from the plan record)."""
+    return [s.plan_id for s in cycle.plans if s.status in APPLYABLE]
 
 
 def selection_problems(
@@ -150,7 +151,7 @@ def prepare_apply(
         )
         return ApplyPreparation(cycle_id=cycle.id, selection=list(plan_ids or []), problems=[problem])
     if plan_ids is None:
-        selection = default_selection(cycle, plans)
+        selection = default_selection(cycle)
         problems = (
             selection_problems(cycle, plans, selection)
             if selection

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -37,6 +38,13 @@ def test_every_source_package_is_listed_in_pyproject():
 
 
 def test_wheel_installs_no_top_level_core_or_tui(tmp_path):
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources, never in the repository.
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".ci", "build", "*.egg-info", "__pycache__", ".venv"),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -48,7 +56,7 @@ def test_wheel_installs_no_top_level_core_or_tui(tmp_path):
             "-q",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,

@@ -69,10 +69,8 @@ REFRESH_ON = frozenset(
 )
 RECORD_FILES = frozenset(
     {
-        "state.json",
-        "plans.json",
-        "cycles.json",
-        "history.jsonl",
+        "store.db",
+        "store.db-wal",
         "events.jsonl",
         "reports",
         "plans",
@@ -136,12 +134,14 @@ class AlwaysOnApp(App[None]):
         clock: Clock | None = None,
         run_scheduler: bool = False,
         watch: bool = True,
+        recover: bool = True,
     ) -> None:
         super().__init__()
         self.bridge = bridge or Bridge(project or Path.cwd())
         self.clock = clock or Clock()
         self.run_scheduler = run_scheduler
         self.watch_store = watch
+        self.recover_on_start = recover  # settle what a crash left (core.recovery) after the first frame
         self.current_run = RunTracker()
         self.feed = StreamFeed()
         self.dashboard: DashboardScreen | None = None
@@ -184,6 +184,17 @@ class AlwaysOnApp(App[None]):
             self._watch()
         if self.run_scheduler:  # after the first frame: its first gate checks need not delay the screen
             self.call_after_refresh(self._scheduler)
+        self._show_problems()
+        if self.recover_on_start:
+            self.call_after_refresh(self._recover)
+
+    def _recover(self) -> None:
+        """Settle what a crash left (e.g. an interrupted apply) and say what was done."""
+        notes = self.bridge.recover()
+        for note in notes:
+            self.notify(note, title="Recovered after a crash", severity="warning", timeout=15)
+        if notes:
+            self.refresh_screens()
         self._show_problems()
 
     async def on_unmount(self) -> None:
@@ -307,6 +318,8 @@ class AlwaysOnApp(App[None]):
             self.on_store_changed(names)
 
     def on_store_changed(self, names: set[str]) -> None:
+        """New lines of the phase log and of the followed run's agent log, merged in the order they happened."""
+        new: list[Event] = []
         if "events.jsonl" in names:
             for event in self._event_tail.read_new():
                 if _event_key(event) in self._own_keys or (event.run_id in self._own_runs):
@@ -316,23 +329,21 @@ class AlwaysOnApp(App[None]):
                     and event.type in (PhaseEventType.DISCOVERY_STARTED, PhaseEventType.WORKSPACE_STARTED)
                     and event.run_id != self._agent_tail_run
                 ):
+                    if self._agent_tail is not None:
+                        new.extend(self._agent_tail.read_new())  # the previous run's last lines
                     self._agent_tail_run = event.run_id
                     self._agent_tail = JsonlTail(
                         self.bridge.pstore.agent_events_path(event.run_id), AgentEvent, from_end=False
                     )
-                self._inbox.append((event, True, False))
-                if self._agent_tail is not None:
-                    self._drain_agent_tail()
-        if "runs" in names and self._agent_tail is not None:
-            self._drain_agent_tail()
+                new.append(event)
+        if self._agent_tail is not None and names & {"runs", "events.jsonl"}:
+            new.extend(self._agent_tail.read_new())
+        new.sort(key=lambda e: e.ts)  # stable: what the two logs hold, in the order it happened
+        for event in new:
+            self._inbox.append((event, True, False))
         if names & RECORD_FILES:
             self.refresh_screens()
         self.store_changes += 1
-
-    def _drain_agent_tail(self) -> None:
-        assert self._agent_tail is not None
-        for event in self._agent_tail.read_new():
-            self._inbox.append((event, True, False))
 
     # --- screens --------------------------------------------------------------------------------------------
 

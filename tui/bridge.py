@@ -1,8 +1,8 @@
 """The one place the TUI touches core: reads from the project store, actions through the orchestrator/scheduler.
 
 Everything the screens need from core goes through ``Bridge`` so that a change in core's API is fixed here only.
-Store reads never raise into the UI: a corrupt record is moved aside by the store, and its message is kept in
-``problems`` for the app to show once.
+Store reads never raise into the UI: a store that cannot be read is reported (``store_corrupt``, naming the file),
+and its message is kept in ``problems`` for the app to show once.
 """
 
 from __future__ import annotations
@@ -124,11 +124,10 @@ class Bridge:
 
     def plans(self) -> list[PlanRecord]:
         """Newest first."""
-        plans = self._read(self.pstore.plans, {})
-        return sorted(plans.values(), key=lambda p: (p.created_at, p.id), reverse=True)
+        return self._read(lambda: self.pstore.plans_list(newest_first=True), [])
 
     def plan(self, plan_id: str) -> PlanRecord | None:
-        return self._read(self.pstore.plans, {}).get(plan_id)
+        return self._read(lambda: self.pstore.find_plan(plan_id), None)
 
     def plan_markdown(self, plan_id: str) -> str | None:
         return self.pstore.read_plan_markdown(plan_id)
@@ -138,18 +137,15 @@ class Bridge:
         return sorted(cycles.values(), key=lambda c: (c.created_at, c.id), reverse=True)
 
     def active_cycle(self) -> CycleRecord | None:
-        cycle_id = self.state().active_cycle_id
-        if not cycle_id:
-            return None
-        cycle = self._read(self.pstore.cycles, {}).get(cycle_id)
+        cycle = self._read(self.pstore.active_cycle, None)
         return cycle if cycle is not None and cycle.status in OPEN_CYCLE_STATUSES else None
 
     def history(self) -> list[RunHistoryEntry]:
         """Newest first."""
-        return sorted(self.pstore.history(), key=lambda h: (h.started_at, h.run_id), reverse=True)
+        return self._read(lambda: self.pstore.history(newest_first=True), [])
 
     def run_entry(self, run_id: str) -> RunHistoryEntry | None:
-        return next((h for h in self.pstore.history() if h.run_id == run_id), None)
+        return self._read(lambda: self.pstore.run_entry(run_id), None)
 
     def events(self) -> list[PhaseEvent]:
         return self.pstore.events()
@@ -164,7 +160,19 @@ class Bridge:
         return self._read(lambda: self.pstore.read_report(run_id), (None, None))
 
     def default_selection(self, cycle: CycleRecord) -> list[str]:
-        return default_selection(cycle, self._read(self.pstore.plans, {}))
+        return default_selection(cycle)
+
+    def recover(self) -> list[str]:
+        """Settle what a crash left (an interrupted apply, a dead run): what the app tells the user."""
+        from always_on.core.recovery import needs_recovery
+
+        try:
+            if not self.project.is_dir() or not needs_recovery(self.pstore):
+                return []
+            return list(self.orchestrator().recover())
+        except AlwaysOnError as exc:
+            self.problems.append(exc.message)
+            return []
 
     # --- scheduler ----------------------------------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 One server process per phase, started by the agent from the spec the gateway passes in `session/new`:
 
     python -P -m always_on.core.agents.mcp_server --phase discovery|report --run-id R --outbox DIR [--digest FILE]
+        [--store PROJECT_STORE_DIR]
 
-Results are files in the outbox, written atomically *before* the tool returns, so they survive an agent
-that crashes right after the call: `plan.json` (PlanContent JSON, at most one per fire) and `report.md`
-(latest wins). Validation problems come back as tool errors (isError) listing every problem, so the agent
-can correct itself.
+Results are written *before* the tool returns, so they survive an agent or a runtime that dies right after the
+call. An accepted plan is recorded in the project's store at once (``--store``: a ``ready`` plan whose
+``discovery_run_id`` is this run, with its markdown; the next fire executes it if this run dies) and also left in
+the outbox as `plan.json` (at most one per fire); a report is `report.md` in the outbox (latest wins).
+Validation problems come back as tool errors (isError) listing every problem, so the agent can correct itself.
 
 The digest file is JSON: ``{"sessions": [{"alias": "chat_1", "source": "claude", "prompts": [...],
 "transcript": "..."}]}``; when "transcript" is absent the prompts are joined instead.
@@ -88,7 +90,12 @@ class ChatHistoryInput(BaseModel):
 
 
 def mcp_server_spec(
-    *, phase: Phase | str, run_id: str, outbox: Path, digest: Path | None = None
+    *,
+    phase: Phase | str,
+    run_id: str,
+    outbox: Path,
+    digest: Path | None = None,
+    store: Path | None = None,
 ) -> McpServerSpec:
     """The stdio MCP server of one phase. `-P`: nothing in the agent's cwd is put on sys.path (always_on is
     imported from the installed package, editable or not)."""
@@ -105,7 +112,11 @@ def mcp_server_spec(
     ]
     if digest is not None:
         args += ["--digest", str(Path(digest).resolve())]
-    return McpServerSpec(name=SERVER_NAME, command=sys.executable, args=args, env={})
+    if store is not None:
+        args += ["--store", str(Path(store).resolve())]
+    from always_on.core.faults import fault_env
+
+    return McpServerSpec(name=SERVER_NAME, command=sys.executable, args=args, env=fault_env())
 
 
 # --- the tools ----------------------------------------------------------------------------------------------
@@ -129,11 +140,14 @@ def _json_list(value: Any) -> Any:
 class ToolServer:
     """The tool implementations, independent of MCP plumbing so that they are easy to reason about."""
 
-    def __init__(self, *, phase: str, run_id: str, outbox: Path, digest: Path | None) -> None:
+    def __init__(
+        self, *, phase: str, run_id: str, outbox: Path, digest: Path | None, store: Path | None = None
+    ) -> None:
         self.phase = phase
         self.run_id = run_id
         self.outbox = outbox
         self.digest = digest
+        self.store = store
 
     def submit_plan(self, arguments: dict[str, Any]) -> tuple[bool, str]:
         from always_on.core.contracts.plan import PlanValidationError, validate_plan
@@ -157,11 +171,49 @@ class ToolServer:
                 f"{ErrorCode.PLAN_INVALID}: the plan was not accepted. Fix every problem and call again:\n"
                 + lines,
             )
+        if self.store is not None and not self._record_plan(content):
+            return False, (
+                f"{ErrorCode.PLAN_QUOTA_EXHAUSTED}: a plan was already accepted in this run; only one plan "
+                "per run is allowed. Stop here."
+            )
         atomic_write_text(target, content.model_dump_json(indent=2))
         return True, (
             f"Plan accepted: {content.title} (dedupe key `{content.dedupe_key}`). This was the one plan of "
             "this run; do not propose another. The runtime will execute it later in an isolated workspace."
         )
+
+    def _record_plan(self, content) -> bool:
+        """Record the accepted plan in the project's store now (False: this run has one already).
+
+        A store this process may not write (a confinement that allows only the outbox) is reported on stderr and
+        the plan goes to the outbox only: the runtime records it when discovery ends, as it always could."""
+        from always_on.core.contracts.plan import render_plan_markdown
+        from always_on.core.errors import AlwaysOnError
+        from always_on.core.faults import checkpoint
+        from always_on.core.records import PlanRecord, new_id
+        from always_on.core.storage import ProjectStore
+
+        assert self.store is not None
+        try:
+            store = ProjectStore.at(self.store)
+            with store.transaction():
+                if store.plan_for_run(self.run_id) is not None:
+                    return False
+                plan = PlanRecord(
+                    id=new_id("plan"),
+                    project_id=store.project_id,
+                    content=content,
+                    discovery_run_id=self.run_id,
+                )
+                store.save_plan(plan, render_plan_markdown(content))
+        except (AlwaysOnError, OSError) as exc:
+            print(
+                f"always-on tool server: the plan could not be recorded in {self.store}: {exc}",
+                file=sys.stderr,
+            )
+            return True
+        checkpoint("mcp.plan_accepted")
+        return True
 
     def submit_report(self, content: str) -> tuple[bool, str]:
         from always_on.core.contracts.report import SECTIONS, parse_report
@@ -281,9 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--outbox", required=True, type=Path)
     parser.add_argument("--digest", type=Path, default=None)
+    parser.add_argument(
+        "--store", type=Path, default=None, help="the project's store folder (records the plan)"
+    )
     args = parser.parse_args(argv)
     args.outbox.mkdir(parents=True, exist_ok=True)
-    tools = ToolServer(phase=args.phase, run_id=args.run_id, outbox=args.outbox, digest=args.digest)
+    tools = ToolServer(
+        phase=args.phase, run_id=args.run_id, outbox=args.outbox, digest=args.digest, store=args.store
+    )
     build_server(tools).run("stdio")
     return 0
 

@@ -11,30 +11,30 @@ Never automatic, never a commit, merge or branch switch, and all-or-nothing. How
    three-way onto the user's HEAD in another private index; a conflict refuses the apply (``apply_conflict``,
    ``details["files"]``). The user's index is never written.
    Snapshot projects: a file that differs from the snapshot's version is a conflict.
-4. The merged files are written to a staging folder beside the project and swapped in file by file; on any
-   failure every step is undone, so the checkout is byte-for-byte as before.
+4. The merged files are staged with the originals in a folder inside the store, a journal names them all
+   (core.workspace.journal), and only then are they swapped in file by file. On any failure — or a ``kill -9``
+   at any instant, settled by the next command — the checkout is put back byte-for-byte as before, or finished
+   when every new file was already in place. Nothing is kept beside the user's project.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import shutil
 import stat
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from git.exc import GitCommandError
 from pydantic import BaseModel, Field
 
-from always_on.core.errors import AlwaysOnError, ErrorCode
+from always_on.core.errors import AlwaysOnError, ErrorCode, disk_full_at
 from always_on.core.records import APPLYABLE, DependencyStatus, FileChange, PlanStatus
 from always_on.core.workspace import _git
 from always_on.core.workspace.dependencies import plan_patch
 from always_on.core.workspace.diff import diff_files
+from always_on.core.workspace.journal import Journal, rollback, stage, swap
 from always_on.core.workspace.providers import WorkspaceInfo, check_project
 
 
@@ -65,10 +65,30 @@ class _Entry:
     new_sha: str
 
 
-def apply_plans(
-    project: Path, ws: WorkspaceInfo, selected: list[str], plans: list[PlanApplyInfo]
-) -> ApplyResult:
-    """Apply ``selected`` plans (``plans`` = all plans of the cycle, in cycle order) to the project."""
+@dataclass
+class StagedApply:
+    """An apply whose change is computed and staged, with its journal; the checkout is not touched yet."""
+
+    applied: list[str]
+    files: list[FileChange]
+    journal: Journal | None  # None: the selected plans make no net change
+    notes: list[str]
+
+
+def stage_apply(
+    project: Path,
+    ws: WorkspaceInfo,
+    selected: list[str],
+    plans: list[PlanApplyInfo],
+    *,
+    folder: Path,
+    apply_id: str,
+) -> StagedApply:
+    """Validate the selection, merge the change onto the checkout in private indexes and stage it in ``folder``.
+
+    Raises the refusals of the module doc (nothing changed, nothing left in ``folder``' s place but the folder).
+    ``plans`` = all plans of the cycle, in cycle order.
+    """
     project = check_project(project)
     chosen = _validate(selected, plans)
     earlier = [plan for plan in plans if plan.status == PlanStatus.APPLIED and plan.commit_shas]
@@ -82,7 +102,7 @@ def apply_plans(
         with _git.scratch_space("always-on-apply-") as scratch:
             start, end = _combined_trees(repo, ws.base_commit, earlier, chosen, scratch)
             if start == end:
-                return ApplyResult(applied=ids, notes=["the selected plans make no net change"])
+                return StagedApply(ids, [], None, ["the selected plans make no net change"])
             files = diff_files(repo, start, end)
             entries = _entries(repo, start, end)
             if ws.strategy == "worktree":
@@ -90,28 +110,95 @@ def apply_plans(
             else:
                 writes, deletes = _merge_snapshot(project, repo, end, entries, scratch)
             _check_paths(project, writes + deletes)
-            with _staging(project) as staging:
-                if writes:
-                    _checkout_to(
-                        project if ws.strategy == "worktree" else repo, writes, staging / "new", scratch
-                    )
-                _swap(project, staging, writes, deletes)
+            source = project if ws.strategy == "worktree" else repo
+            journal = stage(
+                project,
+                folder,
+                apply_id=apply_id,
+                cycle_id=ws.cycle_id,
+                plan_ids=ids,
+                writes=writes,
+                deletes=deletes,
+                checkout=lambda target: _checkout_to(source, writes, target, scratch),
+            )
     except GitCommandError as exc:
+        full = disk_full_at(folder)
+        _discard_folder(folder)
+        if full is not None:
+            raise full from exc
         raise AlwaysOnError(
             ErrorCode.APPLY_FAILED,
-            f"applying plans {', '.join(ids)} failed: {_git.error_text(exc)}",
+            f"applying plans {', '.join(ids)} failed: {_git.error_text(exc)}; nothing was changed",
             plans=ids,
         ) from exc
     except OSError as exc:
+        _discard_folder(folder)
         raise AlwaysOnError(
             ErrorCode.APPLY_FAILED,
-            f"applying plans {', '.join(ids)} failed and was rolled back: {exc}",
+            f"applying plans {', '.join(ids)} failed before anything was changed: {exc}",
             plans=ids,
         ) from exc
+    except BaseException:
+        _discard_folder(folder)
+        raise
     notes = [
         f"{len(files)} files changed in {project} as uncommitted changes (nothing was staged or committed)"
     ]
-    return ApplyResult(applied=ids, files=files, notes=notes)
+    return StagedApply(ids, files, journal, notes)
+
+
+def _discard_folder(folder: Path) -> None:
+    if folder.exists():
+        _git.rmtree(folder)
+
+
+def swap_in(staged: StagedApply) -> None:
+    """Swap a staged apply into the checkout (its journal must be recorded first); all or nothing.
+
+    On failure the checkout is rolled back before the error is raised; if even that fails, the journal stays
+    and the next command settles it.
+    """
+    journal = staged.journal
+    if journal is None:
+        return
+    try:
+        swap(journal)
+    except BaseException as exc:
+        try:
+            rollback(journal)
+        except OSError as undo:
+            raise AlwaysOnError(
+                ErrorCode.APPLY_FAILED,
+                f"applying plans {', '.join(staged.applied)} failed ({exc}) and the checkout could not be put "
+                f"back yet ({undo}); the originals are kept in {journal.folder} and the next always-on command "
+                "finishes restoring them",
+                plans=staged.applied,
+                rolled_back=False,
+            ) from exc
+        if isinstance(exc, OSError):
+            raise AlwaysOnError(
+                ErrorCode.APPLY_FAILED,
+                f"applying plans {', '.join(staged.applied)} failed and was rolled back: {exc}",
+                plans=staged.applied,
+            ) from exc
+        raise
+
+
+def apply_plans(
+    project: Path, ws: WorkspaceInfo, selected: list[str], plans: list[PlanApplyInfo]
+) -> ApplyResult:
+    """Apply ``selected`` plans (``plans`` = all plans of the cycle, in cycle order) to the project.
+
+    Without a store (tests, benchmarks): the journal lives in memory and its folder in the system temp folder, so
+    a failure is rolled back but a crash is not recovered. The orchestrator records the journal in the store.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="always-on-apply-"))
+    try:
+        staged = stage_apply(project, ws, selected, plans, folder=folder / "stage", apply_id=folder.name)
+        swap_in(staged)
+    finally:
+        _discard_folder(folder)
+    return ApplyResult(applied=staged.applied, files=staged.files, notes=staged.notes)
 
 
 # --- selection -------------------------------------------------------------------------------------------
@@ -450,19 +537,6 @@ def _check_paths(project: Path, paths: list[str]) -> None:
         )
 
 
-@contextlib.contextmanager
-def _staging(project: Path):
-    """A staging folder beside the project (same filesystem, so moves are renames), removed afterwards."""
-    try:
-        root = Path(tempfile.mkdtemp(prefix=f".{project.name}.always-on-apply-", dir=project.parent))
-    except OSError:
-        root = Path(tempfile.mkdtemp(prefix="always-on-apply-"))
-    try:
-        yield root
-    finally:
-        _git.rmtree(root)
-
-
 def _checkout_to(repo: Path, paths: list[str], target: Path, scratch: _git.Scratch) -> None:
     """Write the final index's version of ``paths`` under ``target`` (checkout filters and modes apply)."""
     target.mkdir(parents=True, exist_ok=True)
@@ -471,66 +545,3 @@ def _checkout_to(repo: Path, paths: list[str], target: Path, scratch: _git.Scrat
         listing.seek(0)
         env = scratch.index_env(FINAL_INDEX)
         _git.run(repo, "checkout-index", "-f", "-z", "--stdin", f"--prefix={target}/", env=env, stdin=listing)
-
-
-def _swap(project: Path, staging: Path, writes: list[str], deletes: list[str]) -> None:
-    """Move old files aside and new ones in; undo everything, in reverse, if any step fails."""
-    undo: list[Callable[[], None]] = []
-    backup, new = staging / "backup", staging / "new"
-    try:
-        for rel in sorted(deletes, key=lambda p: -p.count("/")):
-            _move_aside(project, rel, backup, undo)
-        for rel in deletes:
-            _prune_empty_parents(project, rel, undo)
-        for rel in writes:
-            target = project / rel
-            if target.is_dir() and not target.is_symlink():
-                raise AlwaysOnError(
-                    ErrorCode.APPLY_CONFLICT,
-                    f"{rel} is a folder in your checkout; nothing was changed",
-                    files=[rel],
-                )
-            if os.path.lexists(target):
-                _move_aside(project, rel, backup, undo)
-        for rel in writes:
-            target = project / rel
-            for folder in reversed(_missing_parents(project, target)):
-                folder.mkdir()
-                undo.append(lambda folder=folder: folder.rmdir())
-            shutil.move(new / rel, target)
-            undo.append(lambda target=target: target.unlink())
-    except BaseException:
-        failures = []
-        for step in reversed(undo):
-            try:
-                step()
-            except OSError as exc:  # pragma: no cover - reported, the staging folder keeps the backups
-                failures.append(str(exc))
-        if failures:  # pragma: no cover
-            raise OSError(f"rollback incomplete ({'; '.join(failures)}); backups are in {backup}") from None
-        raise
-
-
-def _move_aside(project: Path, rel: str, backup: Path, undo: list[Callable[[], None]]) -> None:
-    source, kept = project / rel, backup / rel
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(source, kept)
-    undo.append(lambda: shutil.move(kept, source))
-
-
-def _prune_empty_parents(project: Path, rel: str, undo: list[Callable[[], None]]) -> None:
-    """Like git: a folder emptied by a deletion goes too (a user's other files keep it)."""
-    folder = (project / rel).parent
-    while folder != project and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        undo.append(lambda folder=folder: folder.mkdir())
-        folder = folder.parent
-
-
-def _missing_parents(project: Path, target: Path) -> list[Path]:
-    missing = []
-    folder = target.parent
-    while folder != project and not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    return missing

@@ -124,8 +124,8 @@ def prune_stale_worktrees(project: Path, *, only_ours: bool = True) -> list[str]
     for entry in _worktrees(project)[1:]:
         ours = entry.get("branch", "").startswith(BRANCH_REF_PREFIX)
         if ours and "prunable" in entry and "locked" not in entry:
-            _git.run(project, "worktree", "remove", "-f", "-f", entry["worktree"])
-            pruned.append(entry["worktree"])
+            if _git.ok(project, "worktree", "remove", "-f", "-f", entry["worktree"]):
+                pruned.append(entry["worktree"])
     return pruned
 
 

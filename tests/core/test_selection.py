@@ -56,15 +56,21 @@ def _cycle(status: CycleStatus = CycleStatus.ACTIVE) -> CycleRecord:
         workspace_path="/nonexistent",
         base_commit="0" * 40,
         plans=[
-            CyclePlanState(plan_id="p1", commit_shas=["a"], dependency_status=DependencyStatus.CLEAN),
+            CyclePlanState(
+                plan_id="p1",
+                status=PlanStatus.COMPLETED,
+                commit_shas=["a"],
+                dependency_status=DependencyStatus.CLEAN,
+            ),
             CyclePlanState(
                 plan_id="p2",
+                status=PlanStatus.COMPLETED_NO_REPORT,
                 commit_shas=["b"],
                 dependency_status=DependencyStatus.DEPENDENT,
                 depends_on=["p1"],
                 dependency_reasons=["x.py: needs p1"],
             ),
-            CyclePlanState(plan_id="p3"),
+            CyclePlanState(plan_id="p3", status=PlanStatus.FAILED),
         ],
     )
 
@@ -77,7 +83,7 @@ PLANS = {
 
 
 def test_default_selection_is_the_applyable_plans_in_cycle_order():
-    assert default_selection(_cycle(), PLANS) == ["p1", "p2"]
+    assert default_selection(_cycle()) == ["p1", "p2"]
     prepared = prepare_apply(
         _cycle(), PLANS, None, files=lambda sel: [FileChange(path=f"{p}.py") for p in sel]
     )
@@ -104,7 +110,8 @@ def test_problems_are_structured_and_refuse_with_one_error():
 
 
 def test_empty_selections_and_closed_cycles():
-    nothing = prepare_apply(_cycle(), {"p3": PLANS["p3"]}, None)
+    only_failed = _cycle().model_copy(update={"plans": [_cycle().plans[2]]})
+    nothing = prepare_apply(only_failed, {"p3": PLANS["p3"]}, None)
     assert [p.code for p in nothing.problems] == [ProblemCode.NOTHING_TO_APPLY]
     assert [p.message for p in prepare_apply(_cycle(), PLANS, []).problems] == ["no plan is selected"]
     closed = prepare_apply(_cycle(CycleStatus.APPLIED), PLANS, None)

@@ -576,5 +576,7 @@ def frozen_clock() -> Clock:
     return Clock(lambda: NOW, UTC)
 
 
-def make_app(project: Path, *, watch: bool = False, **kwargs) -> AlwaysOnApp:
-    return AlwaysOnApp(Bridge(project), clock=frozen_clock(), watch=watch, **kwargs)
+def make_app(project: Path, *, watch: bool = False, recover: bool = False, **kwargs) -> AlwaysOnApp:
+    """The app on the seeded store. No recovery on start by default: the seed shows a plan executing in
+    another process, which has no process behind it here (recovery would rightly mark it interrupted)."""
+    return AlwaysOnApp(Bridge(project), clock=frozen_clock(), watch=watch, recover=recover, **kwargs)

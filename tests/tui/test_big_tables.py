@@ -6,7 +6,7 @@ from seed import SIZE, at, make_app, seed_state
 from textual.app import App, ComposeResult
 
 from always_on.core.records import PlanContent, PlanRecord, PlanStatus
-from always_on.core.storage import Store, write_model_map
+from always_on.core.storage import Store
 from always_on.tui.screens.backlog import BacklogScreen
 from always_on.tui.widgets.table import BatchedFill, RowTable
 
@@ -15,7 +15,7 @@ STATUSES = [PlanStatus.READY, PlanStatus.COMPLETED, PlanStatus.APPLIED, PlanStat
 
 
 def seed_many(project, n: int = PLANS) -> list[str]:
-    """n plans written as one map (what n save_plan calls would leave); ids oldest first."""
+    """n plans written in one transaction (what n save_plan calls would leave); ids oldest first."""
     store = Store().project(project)
     seed_state(store)
     plans = {}
@@ -37,7 +37,7 @@ def seed_many(project, n: int = PLANS) -> list[str]:
             updated_at=at(-n + i),
         )
         plans[plan.id] = plan
-    write_model_map(store.plans_path, plans)
+    store.save_plans(list(plans.values()))
     return list(plans)
 
 

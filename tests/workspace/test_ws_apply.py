@@ -24,8 +24,8 @@ from always_on.core.records import DependencyStatus, PlanStatus
 from always_on.core.workspace import (
     WorkspaceInfo,
     analyze_dependencies,
-    apply,
     apply_plans,
+    journal,
     prepare_workspace,
 )
 from always_on.core.workspace.dependencies import PlanCommits
@@ -227,21 +227,26 @@ def test_renames_binaries_deletions_and_modes_apply(project: Path, ws: Workspace
     assert git(project, "diff", "--stat", "HEAD")  # the result is visible as uncommitted changes
 
 
-def test_failure_while_writing_rolls_everything_back(project: Path, ws: WorkspaceInfo, monkeypatch) -> None:
+def test_failure_while_writing_rolls_everything_back(
+    project: Path, ws: WorkspaceInfo, monkeypatch, tmp_path: Path
+) -> None:
     plans = _two_dependent_plans(ws)
-    real_move = shutil.move
+    real_put = journal._put
     calls = []
 
-    def flaky(src, dst):
-        calls.append(dst)
-        if len(calls) == 4:  # after some files were moved aside and replaced
+    def flaky(source, target, temp, *, move):
+        calls.append(target)
+        if len(calls) == 2:  # after a file was replaced, others deleted
             raise OSError("disk full")
-        return real_move(src, dst)
+        return real_put(source, target, temp, move=move)
 
-    monkeypatch.setattr(apply.shutil, "move", flaky)
+    monkeypatch.setattr(journal, "_put", flaky)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     err = _refused(project, ws, ["A", "B"], plans, ErrorCode.APPLY_FAILED)
-    assert "rolled back" in err.message and len(calls) >= 4
-    assert not list(project.parent.glob(".project.always-on-apply-*"))
+    assert "rolled back" in err.message and len(calls) >= 2
+    assert not list(project.parent.glob(".project.always-on-apply-*"))  # nothing beside the project
+    assert not list((tmp_path / "tmp").iterdir())  # the originals' folder is gone once settled
 
 
 def test_vanished_worktree_folder_still_applies_from_the_branch(project: Path, ws: WorkspaceInfo) -> None:
