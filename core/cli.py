@@ -126,14 +126,26 @@ def _fire_output(args, orch, result) -> int:
     return EXIT_FAILED if result.outcome.value == "failed" else 0
 
 
-def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None) -> None:
-    """DESIGN §9: with --json the last stdout line is a JSON object even when the run never started."""
+def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None, interrupted=None) -> None:
+    """DESIGN §9: with --json the last stdout line is a JSON object even when the run never started; a run
+    interrupted mid-way (SIGINT, SIGTERM) is named as its history records it."""
     if getattr(args, "json", False):
         error = (
             exc.to_dict()
             if exc
             else {"code": ErrorCode.INTERRUPTED.value, "message": "interrupted", "hint": None}
         )
+        if interrupted is not None:
+            _print_json(
+                {
+                    "outcome": "failed",
+                    "run_id": interrupted.run_id,
+                    "plan_id": interrupted.plan_id,
+                    "cycle_id": interrupted.cycle_id,
+                    "error": interrupted.error.model_dump() if interrupted.error else error,
+                }
+            )
+            return
         _print_json(
             {"outcome": "failed", "run_id": None, "plan_id": plan_id, "cycle_id": None, "error": error}
         )
@@ -142,6 +154,7 @@ def _refused_json(args, exc: AlwaysOnError | None, *, plan_id: str | None = None
 def _fire_command(args, start) -> int:
     from always_on.core.errors import disk_full
 
+    orch = None
     try:
         orch = _orchestrator(args, [_progress_printer(sys.stderr)])
         result = _run_async(start(orch))
@@ -149,7 +162,8 @@ def _fire_command(args, start) -> int:
         _refused_json(args, exc, plan_id=getattr(args, "plan", None))
         raise
     except (KeyboardInterrupt, asyncio.CancelledError):
-        _refused_json(args, None, plan_id=getattr(args, "plan", None))
+        interrupted = orch.interrupted if orch is not None else None
+        _refused_json(args, None, plan_id=getattr(args, "plan", None), interrupted=interrupted)
         raise
     except Exception as exc:
         full = disk_full(exc)
@@ -319,12 +333,27 @@ def cmd_apply(args) -> int:
     report = orch.apply(cycle.id, selected)
     if args.json:
         _print_json(report.model_dump(mode="json"))
-    else:
+        return 0
+    print(
+        f"Applied {len(report.applied)} plan(s) to {orch.project} ({len(report.files)} files); "
+        f"cycle is {report.cycle_status.value}."
+    )
+    if _has_git_history(orch.project):
+        print("Review with `git diff` and commit when ready.")
+    else:  # a snapshot of a folder without git history: there is no `git diff` to show the change
+        for f in report.files:
+            print(f"  {f.path} ({f.change}, +{f.added} -{f.removed})")
         print(
-            f"Applied {len(report.applied)} plan(s) to {orch.project} ({len(report.files)} files); "
-            f"cycle is {report.cycle_status.value}. Review with `git diff` and commit when ready."
+            f"{orch.project} has no git history, so there is no `git diff` to review the change: the files above "
+            "were changed in place. Each plan's report (`always-on show RUN`) says what was done."
         )
     return 0
+
+
+def _has_git_history(project: Path) -> bool:
+    from always_on.core.workspace import _git
+
+    return _git.ok(project, "rev-parse", "--verify", "-q", "HEAD^{commit}")
 
 
 def cmd_archive(args) -> int:
@@ -341,30 +370,55 @@ def cmd_archive(args) -> int:
 
 
 def cmd_status(args) -> int:
+    """Every registered project's gates. A project whose store cannot be read is a row of its own (its error
+    code, the file named) and makes the exit status 1: a broken store is never shown as "no projects"."""
     from always_on.core.config import load_config
     from always_on.core.scheduler import evaluate_gates
     from always_on.core.storage import Store
 
     config = load_config()
     store = Store()
-    warnings: list[str] = []
-    projects = [store.project(_project(args))] if args.project else store.projects(warnings)
+    problems: list[tuple[str, AlwaysOnError]] = []  # (project path or store folder, why it cannot be shown)
+    if args.project:
+        path = _project(args)
+        ps = store.project(path)
+        try:
+            registered = ps.exists()
+        except AlwaysOnError as exc:
+            problems.append((str(path), exc))
+            registered = False
+        if not registered and not problems and not path.exists():
+            raise AlwaysOnError(ErrorCode.PROJECT_NOT_FOUND, f"{path} does not exist")
+        projects = [ps] if registered else []
+    else:
+        projects, broken = store.scan()
+        problems += [(str(exc.details.get("folder", "?")), exc) for exc in broken]
     gates = []
     for ps in projects:
-        if not ps.exists():
-            continue
         try:
             _print_recovery(_recover(ps, config))
             gates.append(evaluate_gates(ps, config.for_project(ps.project_path)))
         except AlwaysOnError as exc:
-            warnings.append(f"{ps.project_path}: {exc.code}: {exc.message}")
-    for warning in warnings:
-        print(f"always-on: warning: {warning}", file=sys.stderr)
+            problems.append((str(ps.project_path), exc))
+    for where, exc in problems:
+        print(f"always-on: error: {exc.code}: {exc.message}", file=sys.stderr)
+    code = EXIT_FAILED if problems else 0
     if args.json:
-        _print_json([g.model_dump(mode="json") for g in gates])
-        return 0
-    if not gates:
-        print("No registered projects. Run `always-on init` in a project, or `always-on demo`.")
+        _print_json(
+            [g.model_dump(mode="json") for g in gates]
+            + [
+                {"path": where, "blocked_by": exc.code, "detail": exc.message, "error": exc.to_dict()}
+                for where, exc in problems
+            ]
+        )
+        return code
+    if not gates and not problems:
+        if args.project:
+            print(
+                f"{_project(args)} is not registered. Run `always-on init` there to let the daemon work on it."
+            )
+        else:
+            print("No registered projects. Run `always-on init` in a project, or `always-on demo`.")
         return 0
     _table(
         [
@@ -376,10 +430,11 @@ def cmd_status(args) -> int:
                 f"{g.next_tick_at:%H:%M:%S}" if g.next_tick_at else "now",
             ]
             for g in gates
-        ],
+        ]
+        + [[where, "?", exc.code, exc.message, "-"] for where, exc in problems],
         ["PROJECT", "ENABLED", "GATE", "DETAIL", "NEXT TICK (UTC)"],
     )
-    return 0
+    return code
 
 
 def _recover(ps, config) -> list[str]:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from always_on.core.agents.spec import AgentSpec
 from always_on.core.config import Config, ProjectSettings, load_config
 from always_on.core.contracts.plan import render_plan_markdown
-from always_on.core.contracts.report import fallback_report, parse_report, render_report
+from always_on.core.contracts.report import fallback_report, parse_report, plan_reference, render_report
 from always_on.core.errors import AGENT_SETUP_CODES, AlwaysOnError, ErrorCode, disk_full, disk_full_at
 from always_on.core.event_log import AgentEventLog
 from always_on.core.faults import checkpoint
@@ -63,6 +63,12 @@ def one_line(text: str, limit: int = 300) -> str:
     """First non-empty line of an error text, bounded: records and the CLI show one line, -v shows the rest."""
     first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def _reference(plan: PlanRecord) -> str:
+    """The report's Plan Reference as the runtime knows it (used where the agent gave none)."""
+    c = plan.content
+    return plan_reference(c.title, plan.id, c.dedupe_key, c.summary)
 
 
 class FireResult(BaseModel):
@@ -121,6 +127,7 @@ class Orchestrator:
         self.agent_cmd = agent_cmd
         self.listeners: list[EventListener] = list(listeners)
         self.running: asyncio.Task | None = None
+        self.interrupted: FireResult | None = None  # the last run cancelled mid-way, as it was recorded
 
     # --- events -------------------------------------------------------------------------------------------
 
@@ -276,6 +283,7 @@ class Orchestrator:
             finally:
                 lock.release()
                 self.running = None
+                self.interrupted = self._result(run)
             raise
         except Exception as exc:  # the runtime never goes down with a run: record and report
             log.debug(
@@ -302,6 +310,10 @@ class Orchestrator:
         finally:
             lock.release()
             self.running = None
+        return self._result(run)
+
+    @staticmethod
+    def _result(run: _RunContext) -> FireResult:
         return FireResult(
             outcome=run.outcome or FireOutcome.FAILED,
             run_id=run.run_id,
@@ -766,7 +778,9 @@ class Orchestrator:
         report_file = outbox / "report.md"
         if report_file.exists():
             parsed = parse_report(report_file.read_text(encoding="utf-8"))
-            self.store.write_report(meta, render_report(meta, parsed, title=plan.content.title))
+            self.store.write_report(
+                meta, render_report(meta, parsed, title=plan.content.title, reference=_reference(plan))
+            )
             final = PlanStatus.COMPLETED
         else:
             why = (
@@ -777,9 +791,14 @@ class Orchestrator:
             if report_result.last_text.strip():
                 meta.notes.append(why + "; the report below was salvaged from its last message")
                 parsed = parse_report(report_result.last_text)
-                self.store.write_report(meta, render_report(meta, parsed, title=plan.content.title))
+                self.store.write_report(
+                    meta, render_report(meta, parsed, title=plan.content.title, reference=_reference(plan))
+                )
             else:
-                self.store.write_report(meta, fallback_report(meta, title=plan.content.title, reason=why))
+                self.store.write_report(
+                    meta,
+                    fallback_report(meta, title=plan.content.title, reason=why, reference=_reference(plan)),
+                )
             final = PlanStatus.COMPLETED_NO_REPORT
         run.report_available = True
         checkpoint("fire.report_written")
@@ -810,7 +829,14 @@ class Orchestrator:
     def _write_fallback(self, run, plan, cycle, files, *, reason: str, last_text: str) -> None:
         meta = self._report_meta(run, plan, cycle, files)
         self.store.write_report(
-            meta, fallback_report(meta, title=plan.content.title, reason=reason, last_agent_text=last_text)
+            meta,
+            fallback_report(
+                meta,
+                title=plan.content.title,
+                reason=reason,
+                last_agent_text=last_text,
+                reference=_reference(plan),
+            ),
         )
         run.report_available = True
 

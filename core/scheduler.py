@@ -105,8 +105,13 @@ def evaluate_gates(
         ready_at = st.last_fire_finished_at + timedelta(seconds=sched.cooldown_seconds)
         if now < ready_at:
             return block(Gate.COOLDOWN, f"cooling down until {ready_at:%H:%M:%S} UTC")
-    if st.runs_on(date.today()) >= sched.daily_budget:
-        return block(Gate.DAILY_BUDGET, f"{sched.daily_budget} runs today already")
+    runs_today = st.runs_on(date.today())
+    if runs_today >= sched.daily_budget:
+        return block(
+            Gate.DAILY_BUDGET,
+            f"{runs_today} run{'s' * (runs_today != 1)} today (manual runs included); the daily budget is "
+            f"{sched.daily_budget}",
+        )
     holder = store.fire_lock().busy()
     if holder is not None:
         return block(Gate.LOCK_BUSY, f"another process (pid {holder.pid}) is firing")

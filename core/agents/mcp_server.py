@@ -322,7 +322,9 @@ def build_server(tools: ToolServer):
         tool = Tool.from_function(fn, name=name, description=description, structured_output=False)
         tool.parameters = schema.model_json_schema()
         built.append(tool)
-    return MCPServer(SERVER_NAME, tools=built, log_level="WARNING")
+    from always_on.core import __version__
+
+    return MCPServer(SERVER_NAME, version=__version__, tools=built, log_level="WARNING")
 
 
 def main(argv: list[str] | None = None) -> int:

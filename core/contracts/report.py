@@ -123,8 +123,20 @@ def files_changed_markdown(files: list[FileChange]) -> str:
     return "\n".join(rows)
 
 
-def render_report(meta: ReportMetadata, parsed: ParsedReport, *, title: str) -> str:
-    """Canonical report markdown: runtime-known facts (metadata, real file list) override the agent's claims."""
+def plan_reference(
+    title: str, plan_id: str, dedupe_key: str | None = None, summary: str | None = None
+) -> str:
+    """The Plan Reference the runtime knows: the plan's title, id, dedupe key and summary."""
+    line = f"**{title}** (plan `{plan_id}`" + (f", dedupe key `{dedupe_key}`" if dedupe_key else "") + ")"
+    return line + (f"\n\n{summary.strip()}" if summary and summary.strip() else "")
+
+
+def render_report(
+    meta: ReportMetadata, parsed: ParsedReport, *, title: str, reference: str | None = None
+) -> str:
+    """Canonical report markdown: runtime-known facts (metadata, real file list) override the agent's claims, and
+    fill what the agent left out (`reference`: the Plan Reference, default: the title and plan id)."""
+    reference = reference or plan_reference(title, meta.plan_id)
     lines = [f"# Report: {title}", ""]
     lines += [
         f"- Run: `{meta.run_id}`",
@@ -147,7 +159,11 @@ def render_report(meta: ReportMetadata, parsed: ParsedReport, *, title: str) -> 
                 lines += ["", "Agent's description:", "", claimed]
         elif name == "Notes":
             body = parsed.sections.get(name, "")
-            notes = list(meta.notes) + [f"Report fallback: {f}" for f in parsed.fallbacks]
+            notes = list(meta.notes) + [
+                f"Report fallback: {f}"
+                + ("; filled from the plan record" if f == "section 'Plan Reference' was missing" else "")
+                for f in parsed.fallbacks
+            ]
             if body:
                 lines.append(body)
             if notes:
@@ -156,6 +172,8 @@ def render_report(meta: ReportMetadata, parsed: ParsedReport, *, title: str) -> 
                 lines += [f"- {n}" for n in notes]
             if not body and not notes:
                 lines.append("_None._")
+        elif name == "Plan Reference":
+            lines.append(parsed.sections.get(name) or reference)
         else:
             lines.append(parsed.sections.get(name) or "_Not provided._")
         lines.append("")
@@ -163,11 +181,17 @@ def render_report(meta: ReportMetadata, parsed: ParsedReport, *, title: str) -> 
 
 
 def fallback_report(
-    meta: ReportMetadata, *, title: str, reason: str, last_agent_text: str = "", command_output: str = ""
+    meta: ReportMetadata,
+    *,
+    title: str,
+    reason: str,
+    last_agent_text: str = "",
+    command_output: str = "",
+    reference: str | None = None,
 ) -> str:
     """A report for a plan whose agent failed or never reported: the facts the runtime has, and why."""
     parsed = ParsedReport()
-    parsed.sections["Plan Reference"] = f"{title} (`{meta.plan_id}`)"
+    parsed.sections["Plan Reference"] = reference or plan_reference(title, meta.plan_id)
     parsed.sections["Steps Performed"] = (
         f"The agent's last message:\n\n{last_agent_text.strip()}"
         if last_agent_text.strip()
@@ -179,4 +203,4 @@ def fallback_report(
     meta.fallback = True
     if reason not in meta.notes:
         meta.notes.append(reason)
-    return render_report(meta, parsed, title=title)
+    return render_report(meta, parsed, title=title, reference=reference)

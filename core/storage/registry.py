@@ -20,9 +20,18 @@ class Store:
 
     def projects(self, warnings: list[str] | None = None) -> list[ProjectStore]:
         """Registered projects; one whose store cannot be read is reported in `warnings`, not hidden."""
+        found, broken = self.scan()
+        if warnings is not None:
+            warnings += [f"{exc.message}; that project is skipped until it is fixed" for exc in broken]
+        return found
+
+    def scan(self) -> tuple[list[ProjectStore], list[AlwaysOnError]]:
+        """Registered projects, and the error of each project folder whose store cannot be read (naming the
+        file): `status` shows those as projects too, so that a broken store is never mistaken for no project."""
         out: list[ProjectStore] = []
+        broken: list[AlwaysOnError] = []
         if not self.root.is_dir():
-            return out
+            return out, broken
         for child in sorted(self.root.iterdir()):
             if not (child / DB_NAME).is_file() and not has_json_store(child):
                 continue
@@ -33,12 +42,12 @@ class Store:
                     found = connect(child / DB_NAME).row("SELECT path FROM state LIMIT 1")
                     path = found[0] if found else None
             except AlwaysOnError as exc:
-                if warnings is not None:
-                    warnings.append(f"{exc.message}; that project is skipped until it is fixed")
+                exc.details.setdefault("folder", str(child))
+                broken.append(exc)
                 continue
             if path:
                 out.append(self.project(path))
-        return out
+        return out, broken
 
 
 def _json_store_path(folder: Path) -> str | None:

@@ -221,6 +221,29 @@ async def test_git_remote_and_config_in_a_worktree_leave_the_user_repo_untouched
 # --- agent faults -----------------------------------------------------------------------------------------
 
 
+async def test_stderr_reaches_the_stream_without_terminal_escapes(make_gateway, workspace, sink, run_phase):
+    """Issue 15: agents' stderr (codex-acp's coloured tracing, hyperlinks, progress bars) reached the stream with
+    raw escape codes."""
+    lines = [
+        "\x1b[2m2026-12-01T05:34:17Z\x1b[0m \x1b[31mERROR\x1b[0m codex_api: failed",
+        "see \x1b]8;;https://example.test/doc\x1b\\the docs\x1b]8;;\x1b\\ for more",
+        "\x1b[?25l\x1b[2Kprogress 50%\r\x1b(B done",
+    ]
+    gateway = make_gateway(
+        {"steps": [*({"op": "stderr", "text": line} for line in lines), {"op": "message", "text": "ok"}]}
+    )
+    await gateway.start()
+    result = await run_phase(gateway, workspace)
+    await gateway.close()
+    assert result.error is None
+    texts = [e.text for e in sink.of(AgentEventKind.STDERR)]
+    assert texts == [
+        "2026-12-01T05:34:17Z ERROR codex_api: failed",
+        "see the docs for more",
+        "progress 50% done",
+    ]
+
+
 async def test_crash_mid_turn_is_agent_crashed_and_next_phase_restarts(
     make_gateway, workspace, sink, run_phase, procs
 ):
@@ -389,6 +412,20 @@ async def test_each_phase_session_is_closed(make_gateway, workspace, supports_cl
     sessions = [e["session_id"] for e in agent_events("new_session")]
     closed = [e["session_id"] for e in agent_events("close_session" if supports_close else "cancel")]
     assert len(sessions) == 2 and closed == sessions
+
+
+async def test_a_cancelled_turn_is_cancelled_once_without_session_close(
+    make_gateway, workspace, run_phase, agent_events
+):
+    """Issue 15: an agent without session/close got session/cancel twice after a timeout (once to stop the turn,
+    once more to "close" the session). Once is what ACP asks for."""
+    gateway = make_gateway({"supports_close": False, "sessions": [[{"op": "wait_cancel"}]]})
+    await gateway.start()
+    result = await run_phase(gateway, workspace, timeout=1.0)
+    assert result.error.code == ErrorCode.AGENT_TIMEOUT and result.stop_reason == "cancelled"
+    await gateway.close()
+    session = agent_events("new_session")[0]["session_id"]
+    assert [e["session_id"] for e in agent_events("cancel")] == [session]
 
 
 async def test_discovery_plan_through_mcp_survives_a_crash(

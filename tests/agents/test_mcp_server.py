@@ -163,3 +163,14 @@ async def test_chat_history_without_digest(tmp_path):
     async with tool_client(Phase.DISCOVERY, tmp_path / "out") as session:
         result = await session.call_tool(CHAT_TOOL, {"alias": "chat_1"})
     assert result.is_error and "digest is empty" in text_of(result)
+
+
+async def test_server_info_names_the_always_on_version(tmp_path):
+    """MCP clients show serverInfo; an empty version (the SDK's default) says nothing about what is running."""
+    from always_on.core import __version__
+
+    spec = mcp_server_spec(phase=Phase.REPORT, run_id="run-1", outbox=tmp_path / "out")
+    params = StdioServerParameters(command=spec.command, args=spec.args, env=spec.env)
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        info = (await session.initialize()).server_info
+    assert info.name == "always-on" and info.version == __version__ != ""

@@ -84,3 +84,49 @@ def test_agents_lists_builtins_and_presets():
     assert listing["tidy"]["installed"] and listing["tidy"]["source"] == "builtin"
     assert listing["gemini"]["command"] == ["gemini", "--experimental-acp"]
     assert set(listing) >= {"tidy", "openai", "claude", "codex", "gemini", "goose", "opencode"}
+
+
+def test_status_of_a_missing_project_is_project_not_found(tmp_path):
+    """Issue 15: `status --project /missing` said "No registered projects"."""
+    proc = cli("status", "--project", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "No registered projects" not in proc.stdout
+    assert (
+        proc.stderr.strip() == f"always-on: error: project_not_found: {tmp_path / 'missing'} does not exist"
+    )
+    unregistered = cli("status", "--project", str(tmp_path), check=True)
+    assert "is not registered" in unregistered.stdout
+
+
+def test_status_names_a_corrupt_or_foreign_store(tmp_path, always_on_home):
+    """Issue 15: a store that cannot be read made `status` say "No registered projects"; it is a row of its own,
+    with store_corrupt and the file named, and the exit status says something is wrong."""
+    import sqlite3
+
+    from always_on.core.storage import Store
+
+    good, garbage, foreign = (tmp_path / name for name in ("good", "garbage", "foreign"))
+    for project in (good, garbage, foreign):
+        project.mkdir()
+        cli("init", "--project", str(project), check=True)
+    stores = {p.name: Store().project(p).db_path for p in (garbage, foreign)}
+    for path in stores.values():
+        for extra in path.parent.glob("store.db*"):
+            extra.unlink()
+    stores["garbage"].write_bytes(b"this is not a database" * 100)
+    with sqlite3.connect(stores["foreign"]) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+
+    proc = cli("status")
+    assert proc.returncode == 1 and "No registered projects" not in proc.stdout
+    assert str(good) in proc.stdout
+    for path in stores.values():
+        assert f"store_corrupt: {path} cannot be used" in proc.stderr
+        assert str(path) in proc.stdout and "store_corrupt" in proc.stdout
+    rows = json.loads(cli("status", "--json").stdout)
+    assert [r["path"] for r in rows if r["blocked_by"] is None] == [str(good)]
+    broken = [r for r in rows if r["blocked_by"] == "store_corrupt"]
+    assert sorted(r["error"]["message"].split(" cannot be used")[0] for r in broken) == sorted(
+        str(p) for p in stores.values()
+    )
+    one = cli("status", "--project", str(foreign))
+    assert one.returncode == 1 and f"store_corrupt: {stores['foreign']} cannot be used" in one.stderr

@@ -61,6 +61,19 @@ def test_gate_order_first_failing_blocks(project):
     assert gate(project, scheduler={"cooldown_seconds": 0, "daily_budget": 1}).blocked_by == "daily_budget"
 
 
+def test_daily_budget_message_counts_the_runs(project):
+    """Issue 15: the message said "3 runs today" (the budget) when 8 had run (manual runs ignore the budget)."""
+
+    def eight_runs(st):
+        for _ in range(8):
+            st.count_run(date.today())
+
+    project.update_state(eight_runs)
+    g = gate(project, scheduler={"daily_budget": 3})
+    assert g.blocked_by == "daily_budget"
+    assert g.detail == "8 runs today (manual runs included); the daily budget is 3"
+
+
 def test_project_missing(project):
     project.project_path.rmdir()
     assert gate(project).blocked_by == "project_missing"

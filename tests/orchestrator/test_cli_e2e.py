@@ -106,3 +106,17 @@ def test_run_json_on_a_non_git_folder_and_conflicting_apply(tmp_path):
     assert applied.returncode != 0
     assert "m.py" in applied.stderr and len(applied.stderr.strip().splitlines()) == 1
     assert (project / "m.py").read_bytes() == before
+
+
+def test_apply_in_a_folder_without_git_does_not_point_at_git_diff(tmp_path):
+    """Issue 15: after a snapshot apply the CLI said "review with `git diff`" in a folder with no git."""
+    project = tmp_path / "plain"
+    project.mkdir()
+    (project / "mod.py").write_text("import os\n\nX = 1\n")
+    run = cli("run", "--project", str(project))
+    assert run.returncode == 0 and "Outcome: executed" in run.stdout, run.stdout + run.stderr
+    applied = cli("apply", "--yes", cwd=project)
+    assert applied.returncode == 0, applied.stderr
+    assert "git diff" not in applied.stdout.replace("no `git diff` to review", "")
+    assert "has no git history" in applied.stdout and "  mod.py (modified, +0 -1)" in applied.stdout
+    assert (project / "mod.py").read_text() == "\nX = 1\n"

@@ -131,6 +131,7 @@ async def test_execution_crash_fails_plan_with_fallback_report(harness):
     assert plan.status == PlanStatus.FAILED and plan.failure.code == "agent_crashed"
     _meta, report = orch.store.read_report(result.run_id)
     assert "fallback report" in report and "agent_crashed" in report
+    assert f"**Add a greeting module** (plan `{result.plan_id}`, dedupe key `demo:greeting`)" in report
     assert tree_hashes(harness.project) == before
 
 
@@ -156,6 +157,11 @@ async def test_missing_report_salvages_last_text(harness):
     _meta, report = orch.store.read_report(result.run_id)
     assert "I wrote hello.py" in report and "salvaged" in report
     assert harness.types() == SUCCESS
+    # Issue 15: the runtime knows the plan, so a report without one says which plan it is about.
+    reference = report.split("## Plan Reference\n\n", 1)[1].split("\n## ", 1)[0]
+    assert "Not provided" not in reference
+    assert f"**Add a greeting module** (plan `{result.plan_id}`, dedupe key `demo:greeting`)" in reference
+    assert PLAN["summary"] in reference and "filled from the plan record" in report
 
 
 async def test_report_phase_hang_times_out_to_fallback(harness):

@@ -182,3 +182,32 @@ def test_sigterm_cancels_a_running_fire_and_records_it(harness):
 
     assert git(Path(cycle.workspace_path), "status", "--porcelain") == ""  # clean for the next plan
     assert not store.fire_lock().path.exists()
+
+
+def test_run_json_after_sigterm_names_the_recorded_run(harness):
+    """Issue 15: `run --json` printed `run_id: null` after SIGTERM although the history records the run."""
+    cmd = agent_cmd(harness.tmp, {"discovery": DISCOVER, "execution": [*EXECUTE, {"op": "hang"}]})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "always_on.core.cli", "run", "--project", str(harness.project)]
+        + ["--agent-cmd", cmd, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if "execution_started" in line:
+                break
+        else:
+            raise AssertionError("the run ended before execution started")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    printed = json.loads(out.strip().splitlines()[-1])
+    last = Store().project(harness.project).history()[-1]
+    assert printed["run_id"] == last.run_id and last.error.code == "interrupted"
+    assert printed["outcome"] == "failed" and printed["error"]["code"] == "interrupted"
+    assert printed["plan_id"] == last.plan_id and printed["cycle_id"] == last.cycle_id is not None

@@ -270,4 +270,4 @@ class AgentGateway:
         await self._terminals.close_owner(ph.session_id)
         if agent is None or not agent.alive:
             return
-        await requests.end_session(agent, ph.session_id)
+        await requests.end_session(agent, ph)

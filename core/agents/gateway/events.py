@@ -35,6 +35,7 @@ class PhaseState:
     """Mutable state of the phase in progress: its session, counters, last message and first fault."""
 
     __slots__ = (
+        "cancel_sent",
         "cwd",
         "denials",
         "fault",
@@ -59,6 +60,7 @@ class PhaseState:
         self.denials = 0
         self.parts: list[str] = []
         self.message_open = False
+        self.cancel_sent = False  # session/cancel went out for this session (it is sent at most once)
         self.fault: asyncio.Future[ErrorInfo] = asyncio.get_running_loop().create_future()
 
     def fail(self, code: str, message: str) -> None:

@@ -35,7 +35,12 @@ from always_on.core.records import ErrorInfo
 _STREAM_LIMIT = 1 << 20  # asyncio reader buffer; longer lines are reassembled, up to _MAX_MESSAGE
 _MAX_MESSAGE = 64 << 20
 _STDERR_LINES = 40
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colours in logs (codex-acp's tracing) are noise here
+# Terminal escapes in an agent's logs (colours of codex-acp's tracing, hyperlinks, cursor moves) are noise in the
+# stream and the error messages: CSI sequences, OSC strings (ended by BEL or ST), two-byte escapes, and the other
+# C0 controls but tab.
+_ANSI_RE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]|[\x00-\x08\x0b-\x1f\x7f]"
+)
 FAULT_SETTLE = 3.0  # after the pipe closes, how long to wait for the exit status that explains it
 
 

@@ -32,6 +32,7 @@ from acp.schema import (
 )
 from pydantic import ValidationError
 
+from always_on.core import __version__
 from always_on.core.agents.gateway import failures, stall
 from always_on.core.agents.gateway.events import PhaseEvents, PhaseState
 from always_on.core.agents.gateway.process import FAULT_SETTLE, AgentProcess
@@ -39,7 +40,7 @@ from always_on.core.agents.spec import AgentSpec, McpServerSpec
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.records import ErrorInfo
 
-_CLIENT_INFO = Implementation(name="always-on", title="always-on", version="0.1.0")
+_CLIENT_INFO = Implementation(name="always-on", title="always-on", version=__version__)
 
 
 class RequestFailed(Exception):
@@ -314,6 +315,7 @@ async def cancel_turn(
     """
     stop_reason = None
     if pending is not None and not pending.done() and agent.alive and ph.session_id is not None:
+        ph.cancel_sent = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(agent.conn.cancel(session_id=ph.session_id), 1.0)
         await asyncio.wait({pending, agent.fault}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
@@ -330,10 +332,14 @@ async def cancel_turn(
     return stop_reason, False
 
 
-async def end_session(agent: AgentProcess, session_id: str) -> None:
-    """`session/close` where the agent supports it, `session/cancel` otherwise; best effort, bounded."""
+async def end_session(agent: AgentProcess, ph: PhaseState) -> None:
+    """`session/close` where the agent supports it, else `session/cancel` unless the turn was cancelled already
+    (an agent without `session/close` gets one cancel per session, never two); best effort, bounded."""
+    session_id = ph.session_id
+    assert session_id is not None
     with contextlib.suppress(Exception):
         if agent.supports_close:
             await asyncio.wait_for(agent.conn.close_session(session_id=session_id), 2.0)
-        else:
+        elif not ph.cancel_sent:
+            ph.cancel_sent = True
             await asyncio.wait_for(agent.conn.cancel(session_id=session_id), 1.0)
