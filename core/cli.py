@@ -400,7 +400,7 @@ def cmd_status(args) -> int:
             gates.append(evaluate_gates(ps, config.for_project(ps.project_path)))
         except AlwaysOnError as exc:
             problems.append((str(ps.project_path), exc))
-    for where, exc in problems:
+    for _where, exc in problems:
         print(f"always-on: error: {exc.code}: {exc.message}", file=sys.stderr)
     code = EXIT_FAILED if problems else 0
     if args.json:
