@@ -65,6 +65,20 @@ def one_line(text: str, limit: int = 300) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
+def _unkept_files(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> str:
+    """The files an execution wrote inside uninitialised submodule folders, in words ("" when none)."""
+    changed = sorted(path for path, sig in after.items() if before.get(path) != sig)
+    if not changed:
+        return ""
+    shown = ", ".join(f"`{p}`" for p in changed[:5]) + (
+        f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    )
+    return (
+        f"{len(changed)} file{'s' * (len(changed) != 1)} inside submodule folders that are not initialised in the "
+        f"workspace ({shown})"
+    )
+
+
 def _reference(plan: PlanRecord) -> str:
     """The report's Plan Reference as the runtime knows it (used where the agent gave none)."""
     c = plan.content
@@ -102,6 +116,7 @@ class _RunContext:
         self.report_available = False
         self.timings: dict[str, float] = {}
         self.pruned: list[str] = []  # leftovers of crashes pruned (or kept and reported) at this fire's start
+        self.notes: list[str] = []  # facts for the report's Notes that only the runtime knows
 
     def fail(self, code: str, message: str, hint: str | None = None) -> None:
         self.outcome = FireOutcome.FAILED
@@ -622,7 +637,7 @@ class Orchestrator:
         from always_on.core.agents.mcp_server import mcp_server_spec, phase_tools
         from always_on.core.agents.policy import Policy
         from always_on.core.prompts import PromptContext, build_prompt
-        from always_on.core.workspace import commit_plan, diff_files
+        from always_on.core.workspace import commit_plan, diff_files, submodule_files
 
         self.emit(PhaseEventType.WORKSPACE_STARTED, run, phase=Phase.WORKSPACE)
         checkpoint("fire.workspace_started")
@@ -687,6 +702,7 @@ class Orchestrator:
             timeout_seconds=limits.timeout_seconds,
             max_tool_calls=limits.max_tool_calls,
         )
+        in_submodules = submodule_files(ws_path)
         result = await gateway.run_phase(
             run_id=run.run_id,
             phase=Phase.EXECUTION,
@@ -726,8 +742,16 @@ class Orchestrator:
             failure = (result.error.code, f"{result.error.code}: {result.error.message}")
         elif commit_error:
             failure = (commit_error.code, commit_error.message)
-        elif commit is None or not commit.commit_shas:
-            failure = (ErrorCode.EXECUTION_FAILED, "the agent finished without changing any file")
+        unkept = _unkept_files(in_submodules, submodule_files(ws_path))
+        if failure is None and (commit is None or not commit.commit_shas):
+            failure = (
+                ErrorCode.EXECUTION_FAILED,
+                f"the agent only wrote {unkept}, which git cannot record, so nothing was kept"
+                if unkept
+                else "the agent finished without changing any file",
+            )
+        elif unkept:
+            run.notes.append(f"Not kept: the agent wrote {unkept}, which git cannot record")
         files = diff_files(ws_path, before, after) if before != after else []
         if failure:
             code, message = failure
@@ -746,6 +770,7 @@ class Orchestrator:
             PhaseEventType.EXECUTION_COMPLETED,
             run,
             phase=Phase.EXECUTION,
+            message=f"not kept: the agent wrote {unkept}, which git cannot record" if unkept else None,
             data={"commits": len(commit.commit_shas), "files": len(files)},
         )
         t = time.perf_counter()
@@ -824,6 +849,7 @@ class Orchestrator:
             workspace=cycle.workspace_path,
             agent=run.agent,
             files_changed=files,
+            notes=list(run.notes),
         )
 
     def _write_fallback(self, run, plan, cycle, files, *, reason: str, last_text: str) -> None:

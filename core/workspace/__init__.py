@@ -4,7 +4,7 @@ and archive. Everything here is deterministic git work; no agent is involved."""
 from always_on.core.workspace.apply import ApplyResult, PlanApplyInfo, apply_plans
 from always_on.core.workspace.archive import prune_stale_worktrees, remove_workspace, unapplied_commits
 from always_on.core.workspace.attempts import ATTEMPTS_REF_PREFIX, attempt_ref, set_aside
-from always_on.core.workspace.commits import CommitResult, commit_plan, head_of
+from always_on.core.workspace.commits import CommitResult, commit_plan, head_of, submodule_files
 from always_on.core.workspace.dependencies import DependencyResult, PlanCommits, analyze_dependencies
 from always_on.core.workspace.diff import diff_files, diff_text, plan_range
 from always_on.core.workspace.providers import (
@@ -36,5 +36,6 @@ __all__ = [
     "prune_stale_worktrees",
     "remove_workspace",
     "set_aside",
+    "submodule_files",
     "unapplied_commits",
 ]

@@ -8,6 +8,7 @@ even when the caller does not pass ``before_head``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from git.exc import GitCommandError
@@ -102,6 +103,33 @@ def _commit(
             commit_shas=shas,
         )
     return CommitResult(before_head=before, after_head=after, commit_shas=shas, dirty_after=False)
+
+
+def submodule_files(ws: WorkspaceInfo | Path | str) -> dict[str, tuple[int, int]]:
+    """Files inside the workspace's uninitialised submodule folders, with (size, mtime_ns).
+
+    A worktree gets its submodules as empty folders; git records nothing written inside one (``git status`` and
+    ``git add -A`` are silent about it), so such files would vanish from the plan without a word. Compare this
+    before and after execution to say which ones the agent wrote.
+    """
+    path = _path(ws)
+    raw = _git.run(path, "ls-files", "-s", "-z", check=False).out
+    found: dict[str, tuple[int, int]] = {}
+    for entry in _git.zsplit(raw):
+        meta, _, name = entry.partition("\t")
+        folder = path / name
+        if not meta.startswith("160000 ") or not folder.is_dir() or (folder / ".git").exists():
+            continue
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for file in files:
+                full = Path(root) / file
+                try:
+                    info = full.lstat()
+                except OSError:
+                    continue
+                found[full.relative_to(path).as_posix()] = (info.st_size, info.st_mtime_ns)
+    return found
 
 
 def _message(title: str, plan_id: str, run_id: str) -> str:

@@ -292,3 +292,40 @@ async def test_lock_busy_refuses_a_second_fire(harness):
 
 def test_store_is_per_project(harness, tmp_path):
     assert Store().project(harness.project).dir != Store().project(tmp_path).dir
+
+
+def _with_submodule(harness) -> None:
+    """Give the project a submodule `lib` (a gitlink; the worktree gets it as an empty, uninitialised folder)."""
+    lib = harness.tmp / "lib-origin"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    (lib / "a.txt").write_text("a\n")
+    git(lib, "add", "-A")
+    git(lib, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lib")
+    sha = git(lib, "rev-parse", "HEAD")
+    (harness.project / ".gitmodules").write_text(f'[submodule "lib"]\n\tpath = lib\n\turl = {lib}\n')
+    git(harness.project, "update-index", "--add", "--cacheinfo", f"160000,{sha},lib")
+    git(harness.project, "add", ".gitmodules")
+    git(harness.project, "commit", "-qm", "add the lib submodule")
+
+
+async def test_a_file_written_inside_an_uninitialised_submodule_is_named(harness):
+    """Issue 15: git records nothing written inside an uninitialised submodule folder, so such a file was dropped
+    without a word. Alone it fails the plan saying so; beside a real change the report and the event say so."""
+    _with_submodule(harness)
+    inside = {"op": "write", "path": "lib/new.txt", "content": "lost\n"}
+    orch = harness.orchestrator({"discovery": DISCOVER, "execution": [inside]})
+    result = await orch.fire()
+    assert result.outcome == FireOutcome.FAILED
+    assert "only wrote 1 file inside submodule folders that are not initialised" in result.error.message
+    assert "`lib/new.txt`" in result.error.message and "nothing was kept" in result.error.message
+
+    inside = {"op": "write", "path": "lib/more.txt", "content": "lost too\n"}
+    orch = harness.orchestrator({"execution": [*EXECUTE, inside], "report": REPORT})
+    second = await orch.rerun(result.plan_id)
+    assert second.outcome == FireOutcome.EXECUTED, second.error
+    _meta, report = orch.store.read_report(second.run_id)
+    notes = report.split("## Notes", 1)[1]
+    assert "Not kept: the agent wrote 1 file inside submodule folders" in notes and "`lib/more.txt`" in notes
+    done = [e for e in harness.events if e.type.value == "execution_completed"][-1]
+    assert "not kept" in done.message and "lib/more.txt" in done.message

@@ -202,6 +202,27 @@ async def test_review_explains_an_invalid_selection_and_changes_nothing(seeded):
     assert tree_hashes(seeded) == before
 
 
+async def test_a_plan_completed_while_the_review_is_open_is_preselected(seeded):
+    """Issue 15: plans of the cycle shown when the review opened were pre-selected, a plan completed later was not
+    (the selection only kept what it had). The user's own choices stay as they were."""
+    app = make_app(seeded)
+    store = Store().project(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        assert screen.selection == [pid(1), pid(2), pid(3)]
+        for key in ("down", "down", "space"):  # the user leaves #3 out
+            await pilot.press(key)
+        await pilot.pause()
+        assert screen.selection == [pid(1), pid(2)]
+        store.update_plan(pid(6), lambda p: p.set_status(PlanStatus.COMPLETED))  # the executing plan finishes
+        screen.reload()
+        await pilot.pause()
+        assert screen.selection == [pid(1), pid(2), pid(6)]
+        screen.reload()  # nothing new: nothing changes
+        assert screen.selection == [pid(1), pid(2), pid(6)]
+
+
 async def test_apply_refusals_read_the_same_in_the_cli_and_the_review_screen(seeded):
     """Both front ends ask the core's prepare_apply: the same selection is refused with the same problems."""
     selection = [pid(2), pid(4)]  # #2 needs the unselected #1; #4 failed and has no commits

@@ -68,6 +68,9 @@ class ReviewScreen(MainScreen):
         self.cycle: CycleRecord | None = None
         self.plans: dict[str, PlanRecord] = {}
         self.selection: list[str] = []
+        self._offered: set[str] = (
+            set()
+        )  # plans of this cycle already offered pre-selected (the user decides them)
         self.problems: list[SelectionProblem] = []
         self.files: list[FileChange] = []
         self._files_for: tuple[str, tuple[str, ...]] | None = None
@@ -106,9 +109,13 @@ class ReviewScreen(MainScreen):
             self.selection, self.problems = [], []
         elif self.cycle.id != previous:
             self.selection = bridge.default_selection(self.cycle)
-        else:
+            self._offered = set(self.selection)
+        else:  # the user's choices stay; a plan that became applyable since is selected, as on a fresh cycle
+            offered = bridge.default_selection(self.cycle)
+            fresh = {pid for pid in offered if pid not in self._offered}
+            self._offered.update(offered)
             ids = [s.plan_id for s in self.cycle.plans]
-            self.selection = [pid for pid in ids if pid in self.selection]
+            self.selection = [pid for pid in ids if pid in self.selection or pid in fresh]
         self._refresh_view()
 
     def _number(self, plan_id: str) -> str:
