@@ -49,6 +49,13 @@ class AgentConfig(Section):
     def _command_for_acp(self) -> AgentConfig:
         if self.kind == "acp" and not self.command:
             raise ValueError("an ACP agent needs a command line (`command`)")
+        if isinstance(self.command, str) and self.command:
+            import shlex
+
+            try:
+                shlex.split(self.command)
+            except ValueError as exc:
+                raise ValueError(f"the command line cannot be read: {exc}") from None
         return self
 
 

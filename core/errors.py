@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     MODEL_UNREACHABLE = "model_unreachable"
     AGENT_STALLED = "agent_stalled"
     AGENT_ERROR = "agent_error"
+    INVALID_AGENT_COMMAND = "invalid_agent_command"
     STORE_CORRUPT = "store_corrupt"
     DISK_FULL = "disk_full"
     CONFIG_INVALID = "config_invalid"
@@ -51,6 +52,7 @@ class ErrorCode(StrEnum):
     USAGE = "usage"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
     SANDBOX_FAILED = "sandbox_failed"
+    CYCLE_FULL = "cycle_full"
 
 
 #: Failures of the agent's own setup or of its model API, not of the project or the phase: a run that meets one

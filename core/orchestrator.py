@@ -140,6 +140,8 @@ class Orchestrator:
         self.store: ProjectStore = (store or Store()).project(self.project)
         self.agent_name = agent
         self.agent_cmd = agent_cmd
+        if agent_cmd is not None:  # a command line that cannot start anything is refused before any run
+            self.config.command_line_spec(agent_cmd)
         self.listeners: list[EventListener] = list(listeners)
         self.running: asyncio.Task | None = None
         self.interrupted: FireResult | None = None  # the last run cancelled mid-way, as it was recorded
@@ -191,7 +193,7 @@ class Orchestrator:
         return recover(self, locked=locked)
 
     def agent_spec(self, phase: Phase = Phase.EXECUTION) -> AgentSpec:
-        if self.agent_cmd:
+        if self.agent_cmd is not None:
             return self.config.command_line_spec(self.agent_cmd)
         name = self.agent_name or self.settings.agent_for(phase.value)
         return self.config.agent_spec(name)

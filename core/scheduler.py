@@ -154,6 +154,8 @@ class Scheduler:
         self.listeners = list(listeners)
         self.agent = agent
         self.agent_cmd = agent_cmd
+        if agent_cmd is not None:  # refused at start, not at each tick
+            config.command_line_spec(agent_cmd)
         self.orchestrators: dict[Path, Orchestrator] = {}
         self.running: dict[Path, asyncio.Task] = {}
         self._wake = asyncio.Event()

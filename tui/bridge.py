@@ -66,6 +66,10 @@ class Bridge:
         self.config = config if config is not None else self._load_config()
         self.agent = agent
         self.agent_cmd = agent_cmd
+        if agent_cmd is not None:  # invalid_agent_command before the app opens, as in the CLI
+            from always_on.core.agents.presets import resolve_command_line
+
+            resolve_command_line(agent_cmd)
         self._listeners: list[Listener] = []
         self._orchestrator: Orchestrator | None = None
         self._scheduler: Scheduler | None = None

@@ -38,6 +38,28 @@ def command_display_name(argv: list[str]) -> str:
     return re.sub(r"@[^@/]*$", "", name) or name
 
 
+def split_command_line(line: str) -> list[str]:
+    """An agent command line as argv; invalid_agent_command (with the parser's words) when it cannot be one."""
+    from always_on.core.errors import AlwaysOnError, ErrorCode
+
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise AlwaysOnError(
+            ErrorCode.INVALID_AGENT_COMMAND,
+            f"the agent command line {line!r} cannot be read: {exc}",
+            hint="quote it as you would in a shell, e.g. --agent-cmd 'my-agent --acp --name \"two words\"'",
+        ) from None
+    if not argv:
+        raise AlwaysOnError(
+            ErrorCode.INVALID_AGENT_COMMAND,
+            "the agent command line is empty",
+            hint="give the command that starts an ACP agent, e.g. --agent-cmd 'my-agent --acp', or leave the "
+            "option out to use the configured agent",
+        )
+    return argv
+
+
 class AgentSpec(BaseModel):
     """A configured agent: a command line that speaks ACP on stdio, and what it needs to run unattended.
 
@@ -63,10 +85,9 @@ class AgentSpec(BaseModel):
 
     @classmethod
     def from_command_line(cls, line: str, name: str | None = None) -> AgentSpec:
-        argv = shlex.split(line)
-        if not argv:
-            raise ValueError("empty agent command line")
-        return cls(name=name or command_display_name(argv), command=argv)
+        """The agent a command line starts (split as a POSIX shell would); invalid_agent_command when the line is
+        empty or cannot be split (an unclosed quote, a trailing backslash)."""
+        return cls(name=name or command_display_name(argv := split_command_line(line)), command=argv)
 
     @classmethod
     def builtin(cls, name: str) -> AgentSpec:

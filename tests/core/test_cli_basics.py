@@ -130,3 +130,26 @@ def test_status_names_a_corrupt_or_foreign_store(tmp_path, always_on_home):
     )
     one = cli("status", "--project", str(foreign))
     assert one.returncode == 1 and f"store_corrupt: {stores['foreign']} cannot be used" in one.stderr
+
+
+def test_agent_command_lines_that_start_nothing_are_refused(tmp_path, always_on_home):
+    """Issue 15: bad quoting was `internal_error: ValueError: No closing quotation`; an empty --agent-cmd silently
+    ran tidy. Both are invalid_agent_command, before any run is recorded (the project is not even registered)."""
+    from always_on.core.storage import Store
+
+    project = tmp_path / "p"
+    project.mkdir()
+    for line, words in (
+        ('my-agent --name "two words', "cannot be read: No closing quotation"),
+        ("", "the agent command line is empty"),
+        ("   ", "the agent command line is empty"),
+    ):
+        proc = cli("run", "--project", str(project), "--agent-cmd", line, "--json")
+        assert proc.returncode == 2, proc.stderr
+        assert "always-on: error: invalid_agent_command: " in proc.stderr and words in proc.stderr
+        assert "always-on: hint: " in proc.stderr and "internal_error" not in proc.stderr
+        printed = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert printed["run_id"] is None and printed["error"]["code"] == "invalid_agent_command"
+        daemon = cli("daemon", "--once", "--agent-cmd", line)
+        assert daemon.returncode == 2 and "invalid_agent_command" in daemon.stderr
+    assert not Store().project(project).exists()

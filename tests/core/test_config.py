@@ -146,6 +146,7 @@ def test_pass_env_auth_method_and_stall_per_agent():
         ({"command": "x", "env": {"GIT_DIR": "/tmp"}}, "agents.a.env"),
         ({"command": "x", "stall_seconds": 0}, "agents.a.stall_seconds"),
         ({"kind": "acp"}, "agents.a"),
+        ({"command": 'my-agent "unclosed'}, "agents.a"),  # issue 15: read as a shell would, or refused here
     ],
 )
 def test_bad_agent_tables_name_the_key(table, fragment):

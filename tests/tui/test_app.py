@@ -490,3 +490,12 @@ async def test_a_failed_fire_shows_the_agent_code_and_hint(project):
         assert app.current_run.agent == "@agentclientprotocol/claude-agent-acp 0.101.0"
         stepper = str(app.screen.query_one("#stepper").render())
         assert "agent @agentclientprotocol/claude-agent-acp 0.101.0" in stepper and error.hint in stepper
+
+
+def test_the_app_refuses_an_agent_command_that_starts_nothing(tmp_path, capsys):
+    """Issue 15: the same invalid_agent_command as the CLI, before the app opens."""
+    from always_on.tui.app import main
+
+    for line in ("my-agent 'unclosed", ""):
+        assert main(["--project", str(tmp_path), "--agent-cmd", line]) == 2
+        assert "invalid_agent_command" in capsys.readouterr().err
