@@ -68,8 +68,10 @@ def _progress_printer(stream):
                 extra = f" — {event.error.code}: {event.error.message}"
                 extra += f"\n           hint: {event.error.hint}" if event.error.hint else ""
             print(f"[{event.ts:%H:%M:%S}] {event.type.value}{extra}", file=stream, flush=True)
-        elif isinstance(event, AgentEvent) and event.kind.value == "permission" and event.allowed is False:
-            print(f"[{event.ts:%H:%M:%S}]   denied: {event.text} ({event.reason})", file=stream, flush=True)
+        elif isinstance(event, AgentEvent) and event.allowed is False:  # every denial, one line each
+            from always_on.core.orchestrator import denial_words
+
+            print(f"[{event.ts:%H:%M:%S}]   {denial_words(event)}", file=stream, flush=True)
         elif isinstance(event, AgentEvent) and event.data.get("stall_warning"):
             print(f"[{event.ts:%H:%M:%S}]   {event.text}", file=stream, flush=True)
 
@@ -95,8 +97,7 @@ def _run_async(coro):
 def cmd_init(args) -> int:
     orch = _orchestrator(args)
     orch.register()
-
-    orch.store.update_state(lambda st: st.enable())
+    orch.store.update_state(lambda st: st.enable())  # the only command that enables a project for the daemon
     print(f"Registered {orch.project} (project id {orch.store.project_id}); the daemon will work on it.")
     return 0
 
@@ -110,10 +111,13 @@ def _fire_output(args, orch, result) -> int:
                 "plan_id": result.plan_id,
                 "cycle_id": result.cycle_id,
                 "error": result.error.model_dump() if result.error else None,
+                "denials": result.denials,
             }
         )
     else:
         print(f"Outcome: {result.outcome.value} (run {result.run_id})")
+        if result.denials:
+            print(f"Denied:  {result.denials} request(s) by the permission policy (each one is listed above)")
         if result.plan_id:
             plan = orch.store.get_plan(result.plan_id)
             print(f"Plan:    {plan.content.title} [{plan.status.value}] ({plan.id})")
@@ -175,7 +179,7 @@ def _fire_command(args, start) -> int:
 
 
 def cmd_run(args) -> int:
-    return _fire_command(args, lambda orch: orch.fire())
+    return _fire_command(args, lambda orch: orch.fire(force=args.force))
 
 
 def cmd_rerun(args) -> int:
@@ -238,11 +242,12 @@ def cmd_history(args) -> int:
                 r.outcome.value,
                 f"{r.started_at:%Y-%m-%d %H:%M:%S}",
                 f"{r.duration_seconds:.1f}s",
+                str(r.denials),
                 r.error.code if r.error else "",
             ]
             for r in runs
         ],
-        ["RUN", "KIND", "OUTCOME", "STARTED (UTC)", "TOOK", "ERROR"],
+        ["RUN", "KIND", "OUTCOME", "STARTED (UTC)", "TOOK", "DENIED", "ERROR"],
     )
     return 0
 
@@ -464,6 +469,13 @@ def cmd_daemon(args) -> int:
     )
     for project in scheduler.projects():
         _print_recovery(scheduler.recover(project))
+        if args.project:  # named on the command line: say so when it is never going to fire
+            try:
+                gate = scheduler.gate_status(project)
+            except AlwaysOnError:
+                continue
+            if not gate.enabled:
+                print(f"always-on: warning: {project}: {gate.detail}", file=sys.stderr)
     if args.once:
         results = _run_async(scheduler.run_once())
         if args.json:
@@ -586,13 +598,21 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("init", cmd_init, "register and enable a project for the daemon")
-    add(
+    p = add(
         "run",
         cmd_run,
         "run one fire now (discovery → workspace → execution → report)",
         agent=True,
         json_=True,
     )
+    p.description = (
+        "Run one fire now (discovery → workspace → execution → report). The scheduler's interval, cooldown, "
+        "daily budget and dormancy hold back scheduled fires only, never this command (its runs count toward "
+        "the daily budget). A project this command registers is not enabled for the daemon: `always-on init` "
+        "does that. A full cycle (scheduler.max_plans_per_cycle open plans) refuses a new discovery with "
+        "cycle_full; --force runs it anyway."
+    )
+    p.add_argument("--force", action="store_true", help="run even when the active cycle is full (cycle_full)")
     p = add("rerun", cmd_rerun, "rerun a failed or ready plan", agent=True, json_=True)
     p.add_argument("plan", help="plan id")
     p = add("plans", cmd_plans, "list the project's plans", json_=True)
@@ -665,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
                 ErrorCode.INVALID_SELECTION,
                 ErrorCode.CHECKOUT_DIRTY,
                 ErrorCode.LOCK_BUSY,
+                ErrorCode.CYCLE_FULL,
             )
             else EXIT_ERROR
         )

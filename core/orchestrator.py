@@ -92,6 +92,7 @@ class FireResult(BaseModel):
     cycle_id: str | None = None
     error: ErrorInfo | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    denials: int = 0  # requests the permission policy refused (each one is an event and a line of the report)
 
 
 class ApplyReport(BaseModel):
@@ -117,10 +118,47 @@ class _RunContext:
         self.timings: dict[str, float] = {}
         self.pruned: list[str] = []  # leftovers of crashes pruned (or kept and reported) at this fire's start
         self.notes: list[str] = []  # facts for the report's Notes that only the runtime knows
+        self.denials: list[
+            str
+        ] = []  # every request the permission policy refused, in words (report, history)
 
     def fail(self, code: str, message: str, hint: str | None = None) -> None:
         self.outcome = FireOutcome.FAILED
         self.error = ErrorInfo(code=code, message=message, hint=hint)
+
+    def seen(self, event: AgentEvent) -> None:
+        """Keep what the run must report about an agent event: a policy denial."""
+        if event.allowed is False:
+            self.denials.append(denial_words(event))
+
+    def report_notes(self) -> list[str]:
+        """The run's own notes, then its denials (at most MAX_DENIAL_NOTES named; the event log has them all)."""
+        notes = list(self.notes)
+        if self.denials:
+            n = len(self.denials)
+            notes.append(f"The permission policy denied {n} request{'s' * (n != 1)} during this run:")
+            notes += self.denials[:MAX_DENIAL_NOTES]
+            if n > MAX_DENIAL_NOTES:
+                notes.append(f"… and {n - MAX_DENIAL_NOTES} more (the run's event log has every one)")
+        return notes
+
+
+MAX_DENIAL_NOTES = 30
+
+
+def denial_words(event: AgentEvent) -> str:
+    """One policy denial in one line: the phase, what was asked, and the policy's reason."""
+    what = {
+        "terminal": "command",
+        "file_read": "read",
+        "file_write": "write",
+        "permission": "permission",
+    }.get(str(event.kind), str(event.kind))
+    subject = " ".join((event.text or "").split())
+    if len(subject) > 160:
+        subject = subject[:159] + "…"
+    reason = (event.reason or "no reason given").removeprefix("denied: ")
+    return f"Denied ({event.phase}, {what}): `{subject}` — {reason}"
 
 
 class Orchestrator:
@@ -200,15 +238,19 @@ class Orchestrator:
 
     # --- fire ---------------------------------------------------------------------------------------------
 
-    async def fire(self) -> FireResult:
+    async def fire(self, *, force: bool = False) -> FireResult:
         """One pass of discovery → workspace → execution → report.
 
         A plan the plan tool accepted for a run that died before executing it (``ready``, its run finished) is
-        executed by this fire instead of a new discovery: accepted plans are never forgotten.
+        executed by this fire instead of a new discovery: accepted plans are never forgotten. A discovery that
+        would add a plan to a full cycle is refused (``cycle_full``) unless ``force``: the scheduler's other gates
+        (cooldown, daily budget, interval, dormancy) hold back scheduled fires only.
         """
         self.register()
         self.recover()
         orphan = self._orphan_ready_plan()
+        if orphan is None and not force:
+            self._refuse_a_full_cycle()
         spec = self.agent_spec(Phase.EXECUTION if orphan else Phase.DISCOVERY)
         run = _RunContext(new_id("run"), RunKind.FIRE, spec.name)
         if orphan is None:
@@ -219,6 +261,18 @@ class Orchestrator:
             await self._execute_plan(run, gateway, orphan.id)
 
         return await self._guarded(run, spec, resume)
+
+    def _refuse_a_full_cycle(self) -> None:
+        cycle = self.store.active_cycle()
+        limit = self.settings.scheduler.max_plans_per_cycle
+        if cycle is not None and cycle.open_plan_count() >= limit:
+            raise AlwaysOnError(
+                ErrorCode.CYCLE_FULL,
+                f"the active cycle {cycle.id} already holds {cycle.open_plan_count()} open plans "
+                f"(scheduler.max_plans_per_cycle = {limit}); a new plan would go into it too",
+                hint="review and apply or archive the cycle first (`always-on diff`, `always-on apply`, "
+                "`always-on archive`), or run with --force to add one more plan anyway",
+            )
 
     def _orphan_ready_plan(self) -> PlanRecord | None:
         for plan in self.store.plans_with_status(PlanStatus.READY):
@@ -273,9 +327,15 @@ class Orchestrator:
             )
             from always_on.core.agents.gateway import AgentGateway
 
+            log_event = events.record
+
+            def on_agent_event(event: AgentEvent) -> None:
+                run.seen(event)
+                log_event(event)
+
             gateway = AgentGateway(
                 spec,
-                on_event=events.record,
+                on_event=on_agent_event,
                 cwd=self.project,
                 start_timeout=self.settings.limits.start_timeout_seconds,
             )
@@ -338,6 +398,7 @@ class Orchestrator:
             cycle_id=run.cycle_id,
             error=run.error,
             timings=run.timings,
+            denials=len(run.denials),
         )
 
     def _end_failed(self, run: _RunContext) -> None:
@@ -445,6 +506,7 @@ class Orchestrator:
             cycle_id=run.cycle_id,
             error=run.error,
             report_available=run.report_available,
+            denials=len(run.denials),
         )
 
         def update(st) -> None:
@@ -851,7 +913,7 @@ class Orchestrator:
             workspace=cycle.workspace_path,
             agent=run.agent,
             files_changed=files,
-            notes=list(run.notes),
+            notes=run.report_notes(),
         )
 
     def _write_fallback(self, run, plan, cycle, files, *, reason: str, last_text: str) -> None:

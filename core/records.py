@@ -179,7 +179,9 @@ class ProjectState(Record):
 
     project_id: str
     path: str
-    enabled: bool = True
+    enabled: bool = (
+        False  # for the scheduler: only `init` (or resuming in the app) enables; `run` registers only
+    )
     paused: bool = False
     registered_at: datetime = Field(default_factory=utcnow)
     last_fire_started_at: datetime | None = None
@@ -310,6 +312,10 @@ class CycleRecord(Record):
     def has_plan(self, plan_id: str) -> bool:
         return any(s.plan_id == plan_id for s in self.plans)
 
+    def open_plan_count(self) -> int:
+        """Plans of the cycle not yet applied or archived: what `max_plans_per_cycle` bounds (cycle_full)."""
+        return sum(1 for s in self.plans if s.status in OPEN_PLAN_STATUSES)
+
 
 class RunKind(StrEnum):
     FIRE = "fire"
@@ -328,6 +334,7 @@ class RunHistoryEntry(Record):
     cycle_id: str | None = None
     error: ErrorInfo | None = None
     report_available: bool = False
+    denials: int = 0  # requests the permission policy refused during the run (terminal, file, permission)
 
     @property
     def duration_seconds(self) -> float:

@@ -22,7 +22,6 @@ from always_on.core.config import Config, ProjectSettings
 from always_on.core.errors import AlwaysOnError
 from always_on.core.orchestrator import EventListener, FireResult, Orchestrator
 from always_on.core.records import (
-    OPEN_PLAN_STATUSES,
     ErrorInfo,
     Gate,
     PhaseEvent,
@@ -118,7 +117,7 @@ def evaluate_gates(
     cycle = store.active_cycle()
     if cycle is not None:
         # the cycle's own per-plan states mirror plan statuses: no need to read the (possibly large) plan index
-        open_count = sum(1 for s in cycle.plans if s.status in OPEN_PLAN_STATUSES)
+        open_count = cycle.open_plan_count()
         if open_count >= sched.max_plans_per_cycle:
             return block(
                 Gate.CYCLE_FULL,

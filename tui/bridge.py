@@ -263,6 +263,11 @@ class Bridge:
 
 
 def create_demo(path: Path) -> Path:
+    """The demo project, registered and enabled (as `always-on init` does): the app's scheduler fires on it."""
     from always_on.core.demo import create_demo_project
 
-    return create_demo_project(path)
+    project = create_demo_project(path)
+    Store().project(project).update_state(
+        lambda st: (setattr(st, "path", str(project.resolve())), st.enable())
+    )
+    return project

@@ -77,6 +77,27 @@ def phase_line(event: PhaseEvent) -> Text:
     return line
 
 
+DENIED_WHAT = {
+    AgentEventKind.TERMINAL: "command",
+    AgentEventKind.FILE_READ: "read",
+    AgentEventKind.FILE_WRITE: "write",
+}
+
+
+def denied_line(event: AgentEvent) -> Text:
+    """A request the permission policy refused: what was asked and the policy's reason, in red."""
+    data = event.data or {}
+    subject = event.text or str(data.get("subject") or data.get("title") or data.get("path") or "request")
+    line = Text("✗ DENIED ", style="bold white on red")
+    what = DENIED_WHAT.get(event.kind)
+    if what:
+        line.append(f" {what}", style="red")
+    line.append(" " + subject[:MAX_LINE], style="bold red")
+    if event.reason:
+        line.append(f" — {event.reason}", style="red")
+    return line
+
+
 class StreamFeed:
     def __init__(self) -> None:
         self._lines: list[Text] = []
@@ -184,6 +205,8 @@ class StreamFeed:
     def _format(self, event: AgentEvent) -> Text | None:
         data = event.data or {}
         kind = event.kind
+        if event.allowed is False:  # every policy denial (command, read, write, permission) in red, with why
+            return denied_line(event)
         if kind == AgentEventKind.TOOL_CALL:
             title = event.text or str(data.get("title") or data.get("kind") or "tool call")
             tool_id = _tool_id(data)
@@ -212,12 +235,6 @@ class StreamFeed:
             return line
         if kind == AgentEventKind.PERMISSION:
             subject = event.text or str(data.get("subject") or data.get("title") or "request")
-            if event.allowed is False:
-                line = Text("✗ DENIED ", style="bold white on red")
-                line.append(" " + subject[:MAX_LINE], style="bold red")
-                if event.reason:
-                    line.append(f" — {event.reason}", style="red")
-                return line
             line = Text("✓ allowed ", style="green")
             line.append(subject[:MAX_LINE], style="dim")
             if event.reason:

@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS runs (
     error_message    TEXT,
     error_hint       TEXT,
     report_available INTEGER NOT NULL DEFAULT 0,
+    denials          INTEGER NOT NULL DEFAULT 0,  -- requests the permission policy refused during the run
     pid              INTEGER,
     host             TEXT,
     schema_version   INTEGER NOT NULL DEFAULT 1

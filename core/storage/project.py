@@ -462,7 +462,7 @@ class ProjectStore:
                 "started_at = excluded.started_at, finished_at = excluded.finished_at, "
                 "outcome = excluded.outcome, plan_id = excluded.plan_id, cycle_id = excluded.cycle_id, "
                 "error_code = excluded.error_code, error_message = excluded.error_message, error_hint = excluded.error_hint, "
-                "report_available = excluded.report_available",
+                "report_available = excluded.report_available, denials = excluded.denials",
                 R.run_row(entry),
             )
 

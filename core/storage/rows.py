@@ -223,7 +223,7 @@ def cycles_from(project_id: str, cycle_rows: list[tuple], plan_rows: list[tuple]
 
 RUN_COLUMNS = (
     "run_id, kind, agent, started_at, finished_at, outcome, plan_id, cycle_id, error_code, error_message, "
-    "error_hint, report_available, schema_version"
+    "error_hint, report_available, schema_version, denials"
 )
 
 
@@ -242,6 +242,7 @@ def run_row(entry: RunHistoryEntry) -> tuple:
         safe(entry.error.hint) if entry.error else None,
         int(entry.report_available),
         entry.schema_version,
+        entry.denials,
     )
 
 
@@ -261,6 +262,7 @@ def runs_from(project_id: str, rows: list[tuple]) -> list[RunHistoryEntry]:
                 "error": {"code": r[8], "message": r[9] or "", "hint": r[10]} if r[8] else None,
                 "report_available": bool(r[11]),
                 "schema_version": r[12],
+                "denials": r[13] or 0,
             }
         )
         for r in rows

@@ -21,7 +21,7 @@ def project(tmp_path):
     path = tmp_path / "proj"
     path.mkdir()
     store = Store().project(path)
-    store.update_state(lambda st: None)
+    store.update_state(lambda st: st.enable())  # as `always-on init` does
     return store
 
 

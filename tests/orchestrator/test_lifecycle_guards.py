@@ -138,7 +138,7 @@ async def test_a_corrupt_project_does_not_stop_the_daemon_for_others(harness, tm
     good = make_repo(tmp_path / "good", {"a.py": "x = 1\n"})
     store = Store()
     for p in (harness.project, good):
-        store.project(p).update_state(lambda st: None)
+        store.project(p).update_state(lambda st: st.enable())  # as `init` does
     bad = store.project(harness.project)
     bad.close()
     for suffix in ("-wal", "-shm"):

@@ -46,7 +46,7 @@ async def test_dormant_on_no_plan_then_woken_by_a_file_change(harness):
                 no_plan.set()
 
     store = Store()
-    store.project(harness.project).update_state(lambda st: None)
+    store.project(harness.project).update_state(lambda st: st.enable())  # as `init` does
     scheduler = Scheduler(
         store,
         config,
@@ -100,7 +100,7 @@ async def test_disabled_after_consecutive_failures(harness):
         listeners=[events.append],
         agent_cmd=agent_cmd(harness.tmp, {"discovery": [{"op": "crash", "code": 2}]}),
     )
-    store.project(harness.project).update_state(lambda st: None)
+    store.project(harness.project).update_state(lambda st: st.enable())  # as `init` does
     first = await scheduler.tick(harness.project)
     assert first.outcome == FireOutcome.FAILED
     assert scheduler.gate_status(harness.project).blocked_by in (None, "interval")
@@ -158,6 +158,7 @@ def test_daemon_once_runs_a_tick(harness):
 
 def test_sigterm_cancels_a_running_fire_and_records_it(harness):
     cmd = agent_cmd(harness.tmp, {"discovery": DISCOVER, "execution": [*EXECUTE, {"op": "hang"}]})
+    Store().project(harness.project).update_state(lambda st: st.enable())  # as `init` does
     proc = _daemon(["--project", str(harness.project), "--agent-cmd", cmd], dict(os.environ))
     try:
         for line in proc.stderr:  # the daemon prints each phase event as it happens

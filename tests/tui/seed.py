@@ -142,6 +142,7 @@ def _plan(
 
 
 def seed_state(store: ProjectStore, **fields) -> None:
+    fields.setdefault("enabled", True)  # the seeded project was `init`-ed
     state = ProjectState(
         project_id=store.project_id, path=str(store.project_path), registered_at=at(-1440), **fields
     )
@@ -530,6 +531,7 @@ def seed_full(project: Path, store: Store | None = None) -> ProjectStore:
                 cycle_id=cycle_id,
                 error=error,
                 report_available=outcome != FireOutcome.NO_PLAN,
+                denials=1 if n in (1, 4) else 0,  # their agent logs below hold one denial each
             )
         )
     for event in phase_events(ps, rid(1), -120, plan=pid(1), title=p1.title):

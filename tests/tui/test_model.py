@@ -99,6 +99,42 @@ def test_tool_calls_permissions_and_denials_are_formatted():
     assert any("red" in str(span.style) for span in denied.spans)
 
 
+def test_every_policy_denial_is_a_red_line_with_its_reason():
+    """Issue 15: only permission-request denials were red; a denied command or file access looked like any other
+    (a grey `$ git push`), without the reason."""
+    feed = StreamFeed()
+    for kind, text, reason in (
+        (AgentEventKind.TERMINAL, "git push origin main", "git push is never allowed"),
+        (AgentEventKind.FILE_READ, "/home/u/.ssh/id_rsa", "outside the workspace"),
+        (AgentEventKind.FILE_WRITE, "/etc/passwd", "outside the workspace"),
+    ):
+        feed.add(
+            AgentEvent(
+                ts=NOW, run_id="r", phase=Phase.EXECUTION, kind=kind, text=text, allowed=False, reason=reason
+            )
+        )
+    feed.add(
+        AgentEvent(
+            ts=NOW,
+            run_id="r",
+            phase=Phase.EXECUTION,
+            kind=AgentEventKind.TERMINAL,
+            text="ruff check .",
+            allowed=True,
+            reason="a known read-only command",
+        )
+    )
+    lines = feed.take()
+    assert plain(lines) == [
+        "✗ DENIED  command git push origin main — git push is never allowed",
+        "✗ DENIED  read /home/u/.ssh/id_rsa — outside the workspace",
+        "✗ DENIED  write /etc/passwd — outside the workspace",
+        "  $ ruff check .",
+    ]
+    for line in lines[:3]:
+        assert line.spans and all("red" in str(span.style) for span in line.spans)
+
+
 def test_a_line_without_newline_is_cut_at_the_maximum():
     feed = StreamFeed()
     feed.add(msg("x" * (MAX_LINE * 2 + 10)))

@@ -30,6 +30,7 @@ class HistoryScreen(RecordTableScreen):
         ("kind", "Kind", 5),
         ("outcome", "Outcome", 8),
         ("duration", "Took", 7),
+        ("denied", "Denied", 6),
         ("plan", "Plan", 0.65),
         ("error", "Error", 0.35),
     )
@@ -68,6 +69,7 @@ class HistoryScreen(RecordTableScreen):
                 Text(str(run.kind)),
                 outcome_text(run.outcome),
                 Text(duration(run.duration_seconds)),
+                Text(str(run.denials), style="bold red") if run.denials else Text("–", style="dim"),
                 self._plan_cell(run),
                 error,
             ]
@@ -88,6 +90,8 @@ class HistoryScreen(RecordTableScreen):
             detail.update(Text("No runs yet: f on the Dashboard fires discovery now.", style="dim"))
             return
         out = Text.assemble((run.run_id, "bold"), (f"  {run.kind} by {run.agent}", "dim"))
+        if run.denials:
+            out.append(f"  {run.denials} denied by the policy", style="red")
         if run.plan_id:
             out.append("\n")
             out.append_text(self._plan_cell(run))

@@ -30,7 +30,10 @@ def status_text(path: str, agent: str, state: ProjectState, gate: GateView, cloc
     out.append("   agent ", style="dim")
     out.append(agent, style="cyan")
     out.append("\nScheduler ", style="bold")
-    if not gate.enabled or gate.disabled_reason:
+    if not gate.enabled and not gate.disabled_reason and not state.enabled:  # registered, never `init`-ed
+        out.append("○ not enabled", style="bold yellow")
+        out.append("  (p enables scheduled fires, as `always-on init` does)", style="dim")
+    elif not gate.enabled or gate.disabled_reason:
         out.append("✗ disabled", style="bold red")
         if gate.disabled_reason:
             out.append(f": {gate.disabled_reason}", style="red")
