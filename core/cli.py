@@ -112,10 +112,17 @@ def _fire_output(args, orch, result) -> int:
                 "cycle_id": result.cycle_id,
                 "error": result.error.model_dump() if result.error else None,
                 "denials": result.denials,
+                "untracked": result.untracked,
+                "uncommitted": result.uncommitted,
             }
         )
     else:
         print(f"Outcome: {result.outcome.value} (run {result.run_id})")
+        from always_on.core.workspace.visibility import LeftOut
+
+        left = LeftOut(untracked=result.untracked, uncommitted=result.uncommitted).words()
+        if left:
+            print(f"Note:    {left}")
         if result.denials:
             print(f"Denied:  {result.denials} request(s) by the permission policy (each one is listed above)")
         if result.plan_id:

@@ -93,6 +93,8 @@ class FireResult(BaseModel):
     error: ErrorInfo | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     denials: int = 0  # requests the permission policy refused (each one is an event and a line of the report)
+    untracked: int = 0  # untracked files of the checkout the workspace (so discovery and execution) left out
+    uncommitted: int = 0  # files with uncommitted changes in the checkout, left out likewise
 
 
 class ApplyReport(BaseModel):
@@ -117,6 +119,9 @@ class _RunContext:
         self.report_available = False
         self.timings: dict[str, float] = {}
         self.pruned: list[str] = []  # leftovers of crashes pruned (or kept and reported) at this fire's start
+        self.left_out = (
+            None  # LeftOut: what of the checkout the workspace does not hold (core.workspace.visibility)
+        )
         self.notes: list[str] = []  # facts for the report's Notes that only the runtime knows
         self.denials: list[
             str
@@ -399,6 +404,8 @@ class Orchestrator:
             error=run.error,
             timings=run.timings,
             denials=len(run.denials),
+            untracked=run.left_out.untracked if run.left_out else 0,
+            uncommitted=run.left_out.uncommitted if run.left_out else 0,
         )
 
     def _end_failed(self, run: _RunContext) -> None:
@@ -551,25 +558,50 @@ class Orchestrator:
     # --- discovery ----------------------------------------------------------------------------------------
 
     async def _fire_body(self, run: _RunContext, gateway) -> None:
+        t = time.perf_counter()
+        prepared = self._workspace_or_failure(run)
+        if prepared is None:
+            return
+        ws, active = prepared
+        run.timings["discovery_workspace"] = time.perf_counter() - t
+        try:
+            await self._discover(run, gateway, prepared)
+        finally:  # a workspace made for this discovery goes again, unless a plan's cycle now holds it
+            if active is None and run.cycle_id != ws.cycle_id:
+                self._drop_workspace(ws)
+
+    async def _discover(self, run: _RunContext, gateway, prepared) -> None:
+        """Discovery in the workspace the plan would run in (it sees what execution will see), then the plan's
+        execution there."""
         from always_on.core.agents.mcp_server import mcp_server_spec, phase_tools
         from always_on.core.agents.policy import Policy
         from always_on.core.digest import build_digest
         from always_on.core.prompts import PromptContext, build_prompt
+        from always_on.core.workspace.visibility import left_out
 
-        self.emit(PhaseEventType.DISCOVERY_STARTED, run, phase=Phase.DISCOVERY)
+        ws, _active = prepared
+        ws_path = Path(ws.path)
+        left = left_out(self.project, ws)
+        run.left_out = left
+        self.emit(
+            PhaseEventType.DISCOVERY_STARTED,
+            run,
+            phase=Phase.DISCOVERY,
+            message=left.words(),
+            data={"workspace": str(ws.path), **left.model_dump()},
+        )
         checkpoint("fire.discovery_started")
         t = time.perf_counter()
         outbox = self._outbox(run.run_id, Phase.DISCOVERY)
         digest = build_digest(self.project)
         digest_file = outbox / "digest.json"
         digest_file.write_text(json.dumps(digest.tool_payload(), default=str))
-        active = self.store.active_cycle()
         ctx = PromptContext(
             language=self.settings.language,
             phase=Phase.DISCOVERY,
             run_id=run.run_id,
             project_root=str(self.project),
-            workspace=active.workspace_path if active else None,
+            workspace=str(ws.path),
             plans=self.store.plans_list(),
             digest=digest,
             tools=phase_tools(Phase.DISCOVERY),
@@ -579,8 +611,8 @@ class Orchestrator:
         result = await gateway.run_phase(
             run_id=run.run_id,
             phase=Phase.DISCOVERY,
-            cwd=self.project,
-            policy=Policy(self.project, writable=False),
+            cwd=ws_path,
+            policy=Policy(ws_path, writable=False),
             prompt=build_prompt(ctx),
             mcp_servers=[
                 mcp_server_spec(
@@ -589,6 +621,8 @@ class Orchestrator:
                     outbox=outbox,
                     digest=digest_file,
                     store=self.store.dir,
+                    checkout=self.project,
+                    workspace=ws_path,
                 )
             ],
             limits=self.settings.limits.phase_limits(),
@@ -609,7 +643,7 @@ class Orchestrator:
             )
             if result.error:  # a plan produced despite an error still continues (DESIGN §2)
                 log.info("discovery ended with %s but produced a plan", result.error.code)
-            await self._execute_plan(run, gateway, plan.id)
+            await self._execute_plan(run, gateway, plan.id, prepared=prepared)
             return
         if result.error:
             if result.error.code in AGENT_SETUP_CODES:  # what the user must act on: its own code (DESIGN §4)
@@ -658,26 +692,53 @@ class Orchestrator:
 
     # --- workspace + execution + report -----------------------------------------------------------------
 
-    def _workspace_for(self, run: _RunContext):
+    def _prepare_workspace(self):
+        """The active cycle's workspace (reused, or recreated when it vanished), else a fresh one for a new cycle:
+        (workspace, the active cycle or None). Nothing is recorded yet."""
         from always_on.core.workspace import prepare_workspace
 
         active = self.store.active_cycle()
-        existing = None
-        if active and active.status == CycleStatus.ACTIVE:
-            existing = self._ws(active)
-            cycle_id = active.id
-        else:
-            cycle_id = new_id("cycle")
+        if not (active and active.status == CycleStatus.ACTIVE):
+            active = None
         ws = prepare_workspace(
             self.project,
-            cycle_id=cycle_id,
+            cycle_id=active.id if active else new_id("cycle"),
             base_dir=self.settings.workspace.resolved_base(),
             strategy=self.settings.workspace.strategy,
             snapshot_ignore=self.settings.workspace.snapshot_ignore,
             snapshot_max_bytes=self.settings.workspace.snapshot_max_mb * 1024 * 1024,
-            existing=existing,
+            existing=self._ws(active) if active else None,
         )
-        if existing is not None and active is not None:
+        return ws, active
+
+    def _workspace_or_failure(self, run: _RunContext):
+        """The workspace discovery reads, or None when it cannot be prepared (the run has failed then)."""
+        try:
+            return self._prepare_workspace()
+        except AlwaysOnError as exc:
+            full = disk_full(exc) or disk_full_at(self.settings.workspace.resolved_base())
+            if full is not None:
+                raise full from exc
+            run.fail(ErrorCode.WORKSPACE_PREPARE_FAILED, f"workspace could not be prepared: {exc.message}")
+            self.emit(
+                PhaseEventType.RUN_FAILED, run, phase=Phase.WORKSPACE, error=run.error, message=exc.message
+            )
+            return None
+
+    def _drop_workspace(self, ws) -> None:
+        """Remove a workspace made for a discovery that found nothing to execute (the next fire prunes it if this
+        fails). A discovery is read-only; should it have committed anyway, the branch is kept and reported."""
+        from always_on.core.workspace import remove_workspace, unapplied_commits
+
+        try:
+            keep = bool(unapplied_commits(ws, [], project=self.project))
+            remove_workspace(self.project, ws, unapplied_commits=keep)
+        except Exception as exc:  # noqa: BLE001 -- housekeeping never changes the run's outcome
+            log.warning("could not remove the discovery workspace %s: %s", ws.path, one_line(str(exc)))
+
+    def _workspace_for(self, run: _RunContext, prepared=None):
+        ws, active = prepared or self._prepare_workspace()
+        if active is not None:
 
             def refresh(c: CycleRecord) -> None:
                 c.workspace_path = str(ws.path)
@@ -687,7 +748,7 @@ class Orchestrator:
         else:
             checkpoint("fire.worktree_added")
             cycle = CycleRecord(
-                id=cycle_id,
+                id=ws.cycle_id,
                 project_id=self.store.project_id,
                 strategy=ws.strategy,
                 workspace_path=str(ws.path),
@@ -697,7 +758,7 @@ class Orchestrator:
             self.store.save_cycle(cycle)  # active: it is the project's cycle now (derived, not stored twice)
         return cycle, ws
 
-    async def _execute_plan(self, run: _RunContext, gateway, plan_id: str) -> None:
+    async def _execute_plan(self, run: _RunContext, gateway, plan_id: str, prepared=None) -> None:
         from always_on.core.agents.mcp_server import mcp_server_spec, phase_tools
         from always_on.core.agents.policy import Policy
         from always_on.core.prompts import PromptContext, build_prompt
@@ -707,7 +768,7 @@ class Orchestrator:
         checkpoint("fire.workspace_started")
         t = time.perf_counter()
         try:
-            cycle, ws = self._workspace_for(run)
+            cycle, ws = self._workspace_for(run, prepared)
         except AlwaysOnError as exc:
             full = disk_full(exc) or disk_full_at(self.settings.workspace.resolved_base())
             if full is not None:

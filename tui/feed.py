@@ -66,9 +66,11 @@ def phase_line(event: PhaseEvent) -> Text:
     if event.error is not None:
         line.append(f": {event.error.code}: {event.error.message}", style="red")
     elif event.message and event.type in (
+        PhaseEventType.DISCOVERY_STARTED,  # what of the checkout the workspace leaves out (untracked files)
         PhaseEventType.PLAN_PRODUCED,
         PhaseEventType.NO_PLAN,
         PhaseEventType.PROJECT_DISABLED,
+        PhaseEventType.EXECUTION_COMPLETED,  # what the workspace could not keep (uninitialised submodules)
     ):
         line.append(
             f": {event.message.strip().splitlines()[0] if event.message.strip() else ''}", style="magenta"

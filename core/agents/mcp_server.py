@@ -96,6 +96,8 @@ def mcp_server_spec(
     outbox: Path,
     digest: Path | None = None,
     store: Path | None = None,
+    checkout: Path | None = None,
+    workspace: Path | None = None,
 ) -> McpServerSpec:
     """The stdio MCP server of one phase. `-P`: nothing in the agent's cwd is put on sys.path (always_on is
     imported from the installed package, editable or not)."""
@@ -114,6 +116,8 @@ def mcp_server_spec(
         args += ["--digest", str(Path(digest).resolve())]
     if store is not None:
         args += ["--store", str(Path(store).resolve())]
+    if checkout is not None and workspace is not None:
+        args += ["--checkout", str(Path(checkout).resolve()), "--workspace", str(Path(workspace).resolve())]
     from always_on.core.faults import fault_env
 
     return McpServerSpec(name=SERVER_NAME, command=sys.executable, args=args, env=fault_env())
@@ -141,13 +145,23 @@ class ToolServer:
     """The tool implementations, independent of MCP plumbing so that they are easy to reason about."""
 
     def __init__(
-        self, *, phase: str, run_id: str, outbox: Path, digest: Path | None, store: Path | None = None
+        self,
+        *,
+        phase: str,
+        run_id: str,
+        outbox: Path,
+        digest: Path | None,
+        store: Path | None = None,
+        checkout: Path | None = None,
+        workspace: Path | None = None,
     ) -> None:
         self.phase = phase
         self.run_id = run_id
         self.outbox = outbox
         self.digest = digest
         self.store = store
+        self.checkout = checkout  # with `workspace`: a plan naming a file only the checkout has is refused
+        self.workspace = workspace
 
     def submit_plan(self, arguments: dict[str, Any]) -> tuple[bool, str]:
         from always_on.core.contracts.plan import PlanValidationError, validate_plan
@@ -171,6 +185,9 @@ class ToolServer:
                 f"{ErrorCode.PLAN_INVALID}: the plan was not accepted. Fix every problem and call again:\n"
                 + lines,
             )
+        unavailable = self._not_in_workspace(content)
+        if unavailable:
+            return False, unavailable
         if self.store is not None and not self._record_plan(content):
             return False, (
                 f"{ErrorCode.PLAN_QUOTA_EXHAUSTED}: a plan was already accepted in this run; only one plan "
@@ -180,6 +197,27 @@ class ToolServer:
         return True, (
             f"Plan accepted: {content.title} (dedupe key `{content.dedupe_key}`). This was the one plan of "
             "this run; do not propose another. The runtime will execute it later in an isolated workspace."
+        )
+
+    def _not_in_workspace(self, content) -> str | None:
+        """Why a plan naming files that are in the user's checkout but not in the workspace cannot be carried out
+        (issue 15), or None. Nothing is recorded for a refused plan: its dedupe key stays free."""
+        if self.checkout is None or self.workspace is None:
+            return None
+        from always_on.core.workspace.visibility import missing_from_workspace
+
+        texts = [content.title, content.summary, content.proposed_change]
+        texts += [*content.context_signals, *content.steps, *content.verification]
+        missing = missing_from_workspace(texts, self.checkout, self.workspace)
+        if not missing:
+            return None
+        shown = ", ".join(f"`{p}`" for p in missing[:10]) + (" …" if len(missing) > 10 else "")
+        return (
+            f"{ErrorCode.PLAN_INVALID}: the plan was not accepted: it names {shown}, which "
+            f"{'is' if len(missing) == 1 else 'are'} in the user's checkout but not in the workspace (untracked "
+            "or not committed there). Execution works in the workspace, on the project's last commit, so this "
+            f"plan cannot be carried out. Propose a change to files of the workspace ({self.workspace}), or "
+            "nothing."
         )
 
     def _record_plan(self, content) -> bool:
@@ -338,10 +376,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--store", type=Path, default=None, help="the project's store folder (records the plan)"
     )
+    parser.add_argument("--checkout", type=Path, default=None, help="the user's checkout (with --workspace)")
+    parser.add_argument("--workspace", type=Path, default=None, help="the workspace the plan will run in")
     args = parser.parse_args(argv)
     args.outbox.mkdir(parents=True, exist_ok=True)
     tools = ToolServer(
-        phase=args.phase, run_id=args.run_id, outbox=args.outbox, digest=args.digest, store=args.store
+        phase=args.phase,
+        run_id=args.run_id,
+        outbox=args.outbox,
+        digest=args.digest,
+        store=args.store,
+        checkout=args.checkout,
+        workspace=args.workspace,
     )
     build_server(tools).run("stdio")
     return 0

@@ -141,6 +141,8 @@ def _one_line(text: str) -> str:
 
 def _discovery(ctx: PromptContext, t: _Text) -> list[str]:
     lines = _header(ctx, t, "discovery")
+    if ctx.workspace:
+        lines += [t("discovery.workspace_line", workspace=ctx.workspace, project_root=ctx.project_root), ""]
     lines += [t("discovery.readonly"), ""]
     lines += [f"## {t('discovery.fields_heading')}", "", t("discovery.fields"), ""]
     lines += _backlog(ctx.plans, t)

@@ -103,6 +103,31 @@ async def test_discovery_skips_rules_already_in_the_backlog(tmp_path: Path, proj
     assert plan["verification"] == ["ruff check --no-cache --select F541 ."]
 
 
+async def test_discovery_leaves_untracked_files_out(tmp_path: Path, project: Path) -> None:
+    """Issue 15: tidy planned a fix in an untracked file, which a workspace (the last commit) does not hold."""
+    (project / "untracked_mod.py").write_text("import os\n")
+    (project / "pkg" / "new.py").write_text("import re\nimport json\n")
+    client = RecordingClient()
+    outbox, _ = await discover(tmp_path, project, client)
+    plan = PlanContent.model_validate_json((outbox / "plan.json").read_text())
+    assert plan.dedupe_key == "ruff:F401" and plan.title.startswith("Fix 3 × F401")  # the 3 of tracked files
+    text = " ".join([plan.proposed_change, *plan.steps, *plan.verification, *plan.context_signals])
+    assert "untracked_mod.py" not in text and "pkg/new.py" not in text
+    assert plan.verification == ["ruff check --no-cache --select F401 pkg/a.py pkg/b.py"]  # not `.`
+    assert "2 untracked file(s) are left out" in plan.rationale
+    assert "Left out: 2 untracked files" in client.messages()
+
+
+async def test_findings_only_in_untracked_files_mean_no_plan(tmp_path: Path) -> None:
+    """The issue's repro: one commit, `import os` in an untracked module: nothing to propose."""
+    clean = make_repo(tmp_path / "clean", {"pyproject.toml": PYPROJECT, "m.py": "X = 1\n"})
+    (clean / "untracked_mod.py").write_text("import os\n")
+    client = RecordingClient()
+    outbox, stop = await discover(tmp_path, clean, client)
+    assert stop == "end_turn" and not (outbox / "plan.json").exists()
+    assert "F401: its findings are all in untracked files; skipping it." in client.messages()
+
+
 async def test_nothing_fixable_means_no_plan(tmp_path: Path) -> None:
     clean = make_repo(
         tmp_path / "clean", {"pyproject.toml": PYPROJECT, "m.py": "def f(x):\n    return x == None\n"}

@@ -44,6 +44,7 @@ class FindingGroup(BaseModel):
     findings: list[Finding]
     targets: list[str]  # ["."] when the group covers the whole project, else the files
     skipped_files: list[str] = []  # files with this code left out (unsafe/no fix, or over the cap)
+    untracked_files: list[str] = []  # files with this code git does not track: not in a workspace, left out
     isolated: bool = (
         False  # the project has no ruff configuration: ruff's defaults, not the user's own config
     )
@@ -241,12 +242,19 @@ def parse_format_check(output: str, root: str) -> list[Finding]:
 
 
 def lint_groups(
-    findings: list[Finding], *, complete: bool = True, isolated: bool = False, why: str = ""
+    findings: list[Finding],
+    *,
+    complete: bool = True,
+    isolated: bool = False,
+    why: str = "",
+    untracked: set[str] | frozenset[str] = frozenset(),
 ) -> list[FindingGroup]:
     """Safely fixable groups, largest first, then by code — the order tidy proposes them in.
 
     `complete=False` means the output was cut at the front (the client's byte limit): the first file seen may have
     lost findings, so it is dropped, and groups name their files instead of claiming the whole project.
+    `untracked` files are left out (they are not in the last commit a workspace holds, so a plan about them could
+    not be carried out there); a group that leaves one out names its files instead of claiming the whole project.
     """
     if not complete and findings:
         findings = [f for f in findings if f.path != findings[0].path]
@@ -256,12 +264,14 @@ def lint_groups(
             by_code.setdefault(finding.code, []).append(finding)
     groups: list[FindingGroup] = []
     for code, items in by_code.items():
+        left_out = sorted({f.path for f in items if f.path in untracked})
+        items = [f for f in items if f.path not in untracked]
         all_files = sorted({f.path for f in items})
         fixable_files = [p for p in all_files if all(f.safe_fix for f in items if f.path == p)]
         if not fixable_files:
             continue
         chosen = fixable_files[:MAX_TARGET_FILES]
-        whole = complete and chosen == all_files
+        whole = complete and chosen == all_files and not left_out
         groups.append(
             FindingGroup(
                 kind="lint",
@@ -272,6 +282,7 @@ def lint_groups(
                 ),
                 targets=["."] if whole else chosen,
                 skipped_files=[p for p in all_files if p not in chosen],
+                untracked_files=left_out,
                 isolated=isolated,
                 why=why,
             )
@@ -280,17 +291,29 @@ def lint_groups(
     return groups
 
 
-def format_group(findings: list[Finding], *, isolated: bool = False, why: str = "") -> FindingGroup | None:
-    """Files `ruff format --check` would reformat, as one group (or None when everything is formatted)."""
+def format_group(
+    findings: list[Finding],
+    *,
+    isolated: bool = False,
+    why: str = "",
+    untracked: set[str] | frozenset[str] = frozenset(),
+) -> FindingGroup | None:
+    """Files `ruff format --check` would reformat, as one group (or None when everything is formatted); untracked
+    files are left out as in `lint_groups`."""
     items = sorted((f for f in findings if f.code == "unformatted"), key=lambda f: f.path)
+    left_out = sorted({f.path for f in items if f.path in untracked})
+    items = [f for f in items if f.path not in untracked]
     if not items:
         return None
+    files = sorted({f.path for f in items})
     return FindingGroup(
         kind="format",
         code=FORMAT_CODE,
         name="ruff format",
         findings=items,
-        targets=["."],
+        targets=files[:MAX_TARGET_FILES] if left_out else ["."],
+        skipped_files=files[MAX_TARGET_FILES:] if left_out else [],
+        untracked_files=left_out,
         isolated=isolated,
         why=why,
     )
@@ -318,9 +341,15 @@ def plan_input(group: FindingGroup) -> dict[str, Any]:
     n, files = len(group.findings), group.files
     where = "the whole project" if group.targets == ["."] else _list_files(group.targets)
     fix, verify = group.fix_command(), group.verify_command()
-    skipped = ""
+    untracked = ""
+    if group.untracked_files:
+        untracked = (
+            f" {len(group.untracked_files)} untracked file(s) are left out: git does not track them, so they are "
+            f"not in the last commit the change is made on ({_list_files(group.untracked_files)})."
+        )
+    skipped = untracked
     if group.skipped_files:
-        skipped = (
+        skipped += (
             f" {len(group.skipped_files)} other file(s) with {group.code} are left out because not all of their "
             f"findings have a safe fix (or the plan is capped at {MAX_TARGET_FILES} files): "
             f"{_list_files(group.skipped_files)}."
@@ -331,6 +360,7 @@ def plan_input(group: FindingGroup) -> dict[str, Any]:
         rationale = (
             f"`ruff format --check` reports {n} file(s) that would be reformatted: {_list_files(files)}. "
             "Formatting changes layout only, never behaviour, and keeps future diffs small."
+            + untracked
             + (f" {group.why}" if group.why else "")
         )
         change = f"Run `{fix}` on {where}. Only whitespace/layout changes; no code is rewritten."

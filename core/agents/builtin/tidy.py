@@ -223,6 +223,14 @@ class TidyAgent(BuiltinAgent):
             result.error = str(exc)
             return None, result
 
+    async def _untracked(self, turn: Turn) -> frozenset[str]:
+        """Files git does not track in the session's folder (none outside a git repository): they are not in the
+        last commit, which is what a workspace holds, so tidy leaves them out (issue 15)."""
+        result = await turn.run_quiet(["git", "ls-files", "--others", "--exclude-standard", "-z"])
+        if not result.ok:
+            return frozenset()
+        return frozenset(p for p in result.output.replace("\n", "\0").split("\0") if p.strip())
+
     async def _statistics(
         self, turn: Turn, title: str, isolated: bool = False, check_options: list[str] | None = None
     ) -> tuple[list[RuleStat] | None, CommandResult]:
@@ -261,6 +269,12 @@ class TidyAgent(BuiltinAgent):
         allow_format, format_reason = format_decision(setup, bundled)
         if "ruff:format" not in existing:
             await turn.say(format_reason)
+        untracked = await self._untracked(turn)
+        if untracked:
+            await turn.say(
+                f"Left out: {len(untracked)} untracked file{'s' * (len(untracked) != 1)} (git does not track "
+                "them, so they are not in the last commit a plan is carried out on); tidy proposes nothing in them."
+            )
         await turn.say("Scanning the project with ruff for findings that have a safe automatic fix…")
         stats, scan = await self._statistics(
             turn, "Count ruff findings per rule", isolated, selection.check_options
@@ -289,14 +303,19 @@ class TidyAgent(BuiltinAgent):
                     f"Could not list the {stat.code} findings ({result.error or result.status()})."
                 )
                 continue
-            groups = lint_groups(findings, complete=not result.truncated, isolated=isolated, why=why)
+            groups = lint_groups(
+                findings, complete=not result.truncated, isolated=isolated, why=why, untracked=untracked
+            )
             group = next((g for g in groups if g.code == stat.code), None)
             if group is not None:
                 return await self._propose(turn, tools, group)
+            if findings and all(f.path in untracked for f in findings if f.code == stat.code):
+                await turn.say(f"{stat.code}: its findings are all in untracked files; skipping it.")
+                continue
             await turn.say(f"{stat.code}: no file where every finding has a safe fix; skipping it.")
         if "ruff:format" not in existing and allow_format:
             findings, _ = await self._findings(turn, "format", "Check formatting with ruff format", isolated)
-            group = format_group(findings or [], isolated=isolated, why=format_reason)
+            group = format_group(findings or [], isolated=isolated, why=format_reason, untracked=untracked)
             if group is not None:
                 return await self._propose(turn, tools, group)
         taken = sorted(k for k in existing if k.startswith("ruff:") and any(s.key == k for s in fixable))
