@@ -6,6 +6,7 @@ the form expected.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -271,13 +272,59 @@ def parse_config(data: dict[str, Any], source: str | None = None) -> Config:
 
 
 def load_config(path: Path | None = None) -> Config:
+    """The configuration file (defaults when there is none); config_invalid names the file, and the line and
+    column of a syntax error or the key (and its line, when it can be found) of an invalid value."""
     path = path or paths.config_file()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return Config()
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise AlwaysOnError(ErrorCode.CONFIG_INVALID, f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data, source=str(path))
+        where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        position = {"line": int(where[1]), "column": int(where[2])} if where else {}
+        raise AlwaysOnError(
+            ErrorCode.CONFIG_INVALID, f"{path} is not valid TOML: {exc}", file=str(path), **position
+        ) from None
+    try:
+        return parse_config(data, source=str(path))
+    except AlwaysOnError as exc:
+        line = key_line(text, str(exc.details.get("key", "")))
+        if line is None:
+            raise AlwaysOnError(exc.code, exc.message, file=str(path), **exc.details) from None
+        raise AlwaysOnError(
+            exc.code, f"{exc.message} (line {line})", file=str(path), line=line, column=1, **exc.details
+        ) from None
+
+
+def _table_path(header: str) -> list[str]:
+    """`[projects."/a b".scheduler]` → ["projects", "/a b", "scheduler"] (bare and quoted keys)."""
+    return [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|([A-Za-z0-9_-]+)', header)]
+
+
+def key_line(text: str, key: str) -> int | None:
+    """The line (1-based) that sets the dotted ``key`` in a TOML text: the `name = ...` line under its table's
+    header (or the inline table or header holding it); None when it is written in a way this does not follow."""
+    wanted = _table_path(key)
+    if not wanted:
+        return None
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        header = re.match(r"^\[\[?(.*?)\]\]?\s*(?:#.*)?$", stripped)
+        if header:
+            table = _table_path(header[1])
+            if table == wanted:
+                return number
+            continue
+        assignment = re.match(
+            r'^((?:"(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+))*)\s*=',
+            stripped,
+        )
+        if assignment:
+            full = table + _table_path(assignment[1])
+            if full == wanted[: len(full)]:
+                return number
+    return None

@@ -157,6 +157,7 @@ class Scheduler:
             config.command_line_spec(agent_cmd)
         self.orchestrators: dict[Path, Orchestrator] = {}
         self.running: dict[Path, asyncio.Task] = {}
+        self.held: str | None = None  # why no new fire may start (the app's configuration became invalid)
         self._wake = asyncio.Event()
         self._watchers: dict[Path, asyncio.Task] = {}
         self._reported: set[tuple[Path | None, str]] = set()
@@ -337,7 +338,7 @@ class Scheduler:
                 self._ensure_watchers(projects)
                 self._wake.clear()
                 for project in projects:
-                    if project in self.running:
+                    if project in self.running or self.held:
                         continue
                     for note in self.recover(project):
                         log.warning("%s: recovered: %s", project, note)

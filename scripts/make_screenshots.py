@@ -154,7 +154,16 @@ def scenarios(seed, app_factory) -> list[tuple[str, tuple[int, int], bool, Calla
         ("help", SIZE, True, help_screen),
         ("command-palette", SIZE, True, palette),
         ("review-80x24", (80, 24), True, review),
+        ("config-error-80x24", (80, 24), False, nothing),
     ]
+
+
+# Written before the app starts, for the scenarios that need them (the configuration file is read at start).
+CONFIG_WITH_A_TYPO = (
+    'agent = "claude"\nlanguage = "en"\n\n[scheduler]\ninterval_seconds = 900\ncooldown_seconds = 300\n'
+    "daily_budget = 24x\nmax_plans_per_cycle = 5\n"
+)
+CONFIG_FILES = {"config-error-80x24": CONFIG_WITH_A_TYPO}
 
 
 async def shoot(out: Path, text: bool, size: tuple[int, int] | None = None) -> list[Path]:
@@ -170,6 +179,11 @@ async def shoot(out: Path, text: bool, size: tuple[int, int] | None = None) -> l
             project = seed.make_project(base / "project")
             if seeded:
                 seed.seed_full(project)
+            if name in CONFIG_FILES:
+                from always_on.core import paths
+
+                paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+                paths.config_file().write_text(CONFIG_FILES[name])
             app = make_app(project)
             async with app.run_test(size=size or default_size) as pilot:
                 await steps(app, pilot)

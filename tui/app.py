@@ -33,7 +33,7 @@ from always_on.core.records import (
     PhaseEventType,
     PlanRecord,
 )
-from always_on.tui.bridge import Bridge, create_demo
+from always_on.tui.bridge import Bridge, create_demo, display_path
 from always_on.tui.clock import Clock
 from always_on.tui.commands import AlwaysOnCommands
 from always_on.tui.feed import StreamFeed
@@ -147,6 +147,7 @@ class AlwaysOnApp(App[None]):
         self.dashboard: DashboardScreen | None = None
         self.firing = False
         self.store_changes = 0  # how many store-change batches were handled (tests wait on it)
+        self.config_changes = 0  # how many configuration file changes were handled (tests wait on it)
         self._inbox: deque[tuple[Event, bool, bool]] = deque()
         self._undelivered: deque = deque(maxlen=2000)
         self._own_keys: set[tuple] = set()
@@ -182,7 +183,10 @@ class AlwaysOnApp(App[None]):
         self.set_interval(FLUSH_SECONDS, self.flush_events)
         if self.watch_store:
             self._watch()
-        if self.run_scheduler:  # after the first frame: its first gate checks need not delay the screen
+            self._watch_config()
+        if self.bridge.config_error is not None:  # refused as the CLI refuses it: no fire, no scheduler
+            self._show_config_error()
+        elif self.run_scheduler:  # after the first frame: its first gate checks need not delay the screen
             self.call_after_refresh(self._scheduler)
         self._show_problems()
         if self.recover_on_start:
@@ -345,6 +349,53 @@ class AlwaysOnApp(App[None]):
             self.refresh_screens()
         self.store_changes += 1
 
+    # --- the configuration file ---------------------------------------------------------------------------
+
+    @work(exclusive=True, group="watch-config")
+    async def _watch_config(self) -> None:
+        from watchfiles import awatch
+
+        path = self.bridge.config_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        async for _ in awatch(
+            path.parent,
+            watch_filter=lambda _change, changed: Path(changed).name == path.name,
+            debounce=200,
+            step=50,
+            stop_event=self._watch_stop,
+            recursive=False,
+            ignore_permission_denied=True,
+        ):
+            self.on_config_changed()
+
+    def on_config_changed(self) -> None:
+        """The configuration file changed: use it if it reads correctly, else show why (and fire nothing)."""
+        from always_on.tui.screens.config_error import ConfigErrorScreen
+
+        self.config_changes += 1
+        if not self.bridge.reload_config():
+            self._show_config_error()
+            return
+        shown = [s for s in self.screen_stack if isinstance(s, ConfigErrorScreen)]
+        if shown:
+            self.pop_screen()
+            self.notify(
+                f"{display_path(self.bridge.config_path)} reads correctly again.", title="Configuration"
+            )
+        if self.run_scheduler and not self.bridge.scheduler_running:
+            self._scheduler()
+        self.refresh_screens()
+
+    def _show_config_error(self) -> None:
+        from always_on.tui.screens.config_error import ConfigErrorScreen
+
+        error = self.bridge.config_error
+        assert error is not None
+        if isinstance(self.screen, ConfigErrorScreen):
+            self.screen.show(error)
+        else:
+            self.push_screen(ConfigErrorScreen(error, self.bridge.config_path))
+
     # --- screens --------------------------------------------------------------------------------------------
 
     def refresh_screens(self) -> None:
@@ -358,6 +409,9 @@ class AlwaysOnApp(App[None]):
             self.notify(problem, title="Store problem", severity="error", timeout=10)
 
     def action_goto(self, mode: str) -> None:
+        if self.bridge.config_error is not None:  # the error screen stays until the file is fixed
+            self.bell()
+            return
         self.switch_mode(mode)
 
     def action_help(self) -> None:

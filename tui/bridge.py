@@ -63,6 +63,9 @@ class Bridge:
         self.store = store or Store()
         self.pstore: ProjectStore = self.store.project(self.project)
         self.problems: list[str] = []
+        # An invalid configuration file is refused as the CLI refuses it: the app shows it and fires nothing
+        # (never with defaults, which may name another agent) until the file reads correctly (`reload_config`).
+        self.config_error: AlwaysOnError | None = None
         self.config = config if config is not None else self._load_config()
         self.agent = agent
         self.agent_cmd = agent_cmd
@@ -79,8 +82,38 @@ class Bridge:
         try:
             return load_config()
         except AlwaysOnError as exc:
-            self.problems.append(exc.message)
+            self.config_error = exc
             return Config()
+
+    @property
+    def config_path(self) -> Path:
+        from always_on.core import paths
+
+        return paths.config_file()
+
+    def reload_config(self) -> bool:
+        """Read the configuration file again: True when it is valid now (it is then used by every later fire,
+        the scheduler's included; a fire running now finishes with the one it started with)."""
+        try:
+            config = load_config()
+            config.for_project(self.project)
+        except AlwaysOnError as exc:
+            self.config_error = exc
+            if self._scheduler is not None:  # no new scheduled fire until the file reads correctly again
+                self._scheduler.held = f"{exc.code}: {exc.message}"
+            return False
+        self.config_error = None
+        self.config = config
+        if self._scheduler is not None:
+            self._scheduler.config = config
+            self._scheduler.held = None
+            self._scheduler.wake()
+            for path, orch in list(self._scheduler.orchestrators.items()):
+                if orch.running is None:  # the next fire builds a new one with the new configuration
+                    del self._scheduler.orchestrators[path]
+        if self._orchestrator is not None and self._orchestrator.running is None:
+            self._orchestrator = None
+        return True
 
     # --- identity ----------------------------------------------------------------------------------------
 
@@ -219,6 +252,7 @@ class Bridge:
         self.scheduler().set_paused(self.project, paused)
 
     async def run_scheduler(self) -> None:
+        self._refuse_invalid_config()
         sched = self.scheduler()
         self.scheduler_running = True
         try:
@@ -234,10 +268,16 @@ class Bridge:
             self._orchestrator = self.scheduler().orchestrator(self.project)
         return self._orchestrator
 
+    def _refuse_invalid_config(self) -> None:
+        if self.config_error is not None:
+            raise self.config_error
+
     async def fire(self) -> FireResult:
+        self._refuse_invalid_config()
         return await self.orchestrator().fire()
 
     async def rerun(self, plan_id: str) -> FireResult:
+        self._refuse_invalid_config()
         return await self.orchestrator().rerun(plan_id)
 
     def prepare_apply(self, cycle_id: str, plan_ids: list[str], *, files: bool = True) -> ApplyPreparation:

@@ -104,9 +104,10 @@ async def test_workspace_prepare_failure_path(harness, tmp_path):
     orch.settings.workspace.strategy = "worktree"  # impossible for a folder without git
     result = await orch.fire()
     assert result.outcome == FireOutcome.FAILED and result.error.code == "workspace_prepare_failed"
-    assert harness.types() == ["discovery_started", "plan_produced", "workspace_started", "run_failed"]
-    plan = orch.store.get_plan(result.plan_id)
-    assert plan.status == PlanStatus.FAILED and plan.failure.code == "workspace_prepare_failed"
+    # The workspace is prepared before discovery (discovery reads it, issue 15): no plan is made that could not run.
+    assert harness.types() == ["run_failed"] and harness.events[0].phase == "workspace"
+    assert "cannot make a git worktree" in result.error.message
+    assert result.plan_id is None and orch.store.plans() == {}
 
 
 def test_run_json_prints_a_json_line_when_refused(harness):

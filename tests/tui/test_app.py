@@ -499,3 +499,75 @@ def test_the_app_refuses_an_agent_command_that_starts_nothing(tmp_path, capsys):
     for line in ("my-agent 'unclosed", ""):
         assert main(["--project", str(tmp_path), "--agent-cmd", line]) == 2
         assert "invalid_agent_command" in capsys.readouterr().err
+
+
+BAD_TOML = 'agent = "claude"\n\n[scheduler]\ninterval_seconds = 900\ndaily_budget = 24x\n'
+
+
+async def test_an_invalid_configuration_is_refused_until_the_file_is_fixed(project):
+    """Issue 15: with a TOML error the CLI refuses (config_invalid, line and column) but the app showed a toast and
+    fired with the defaults — another agent than the one asked for. Now: the same refusal on an error screen, no
+    fire, no scheduler; saving a correct file closes the screen and starts the scheduler."""
+    from always_on.core import paths
+    from always_on.tui.screens.config_error import ConfigErrorScreen
+
+    config = paths.config_file()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(BAD_TOML)
+    cli = subprocess.run(
+        [sys.executable, "-m", "always_on.core.cli", "run", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 2 and "config_invalid" in cli.stderr and "(at line 5, column 18)" in cli.stderr
+    app = make_app(project, run_scheduler=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConfigErrorScreen)
+        shown = str(app.screen.query_one("#config-error-where").render())
+        assert "config_invalid" in shown and "line 5, column 18" in shown
+        assert "(at line 5, column 18)" in str(app.screen.query_one("#config-error-message").render())
+        excerpt = str(app.screen.query_one("#config-error-excerpt").render())
+        assert "5 │ daily_budget = 24x" in excerpt and "^" in excerpt
+        await pilot.press("1", "f")  # no way around it: not to the dashboard, no fire
+        await pilot.pause()
+        assert isinstance(app.screen, ConfigErrorScreen) and not app.bridge.scheduler_running
+        try:
+            await app.bridge.fire()
+        except Exception as exc:  # noqa: BLE001 - the refusal is what is checked
+            assert getattr(exc, "code", None) == "config_invalid"
+        else:
+            raise AssertionError("the bridge fired with an invalid configuration")
+
+        config.write_text(BAD_TOML.replace("24x", "-1"))  # still wrong: the screen follows the file
+        app.on_config_changed()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfigErrorScreen)
+        shown = str(app.screen.query_one("#config-error-where").render())
+        assert "key scheduler.daily_budget" in shown and "line 5" in shown
+
+        config.write_text(BAD_TOML.replace("24x", "3"))
+        app.on_config_changed()
+        await wait_for(pilot, lambda: app.bridge.scheduler_running)
+        assert isinstance(app.screen, DashboardScreen)
+        assert app.bridge.config.agent == "claude" and app.bridge.settings.scheduler.daily_budget == 3
+    assert Store().project(project).history() == []  # nothing ever fired
+
+
+async def test_the_configuration_file_is_watched(project):
+    """The app notices a saved configuration file by itself (watchfiles), both ways."""
+    from always_on.core import paths
+    from always_on.tui.screens.config_error import ConfigErrorScreen
+
+    config = paths.config_file()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    app = make_app(project, watch=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfigErrorScreen)
+        config.write_text(BAD_TOML)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigErrorScreen))
+        config.write_text(BAD_TOML.replace("24x", "3"))
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfigErrorScreen))
+        assert app.bridge.config.scheduler.daily_budget == 3 and app.config_changes >= 2

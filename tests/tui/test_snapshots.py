@@ -201,3 +201,19 @@ def test_review_conflict_at_80x24(snap_compare, seeded):
         await settle(pilot, lambda: app.screen.__class__.__name__ == "MessageDialog")
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=conflict)
+
+
+def test_config_error_at_80x24(snap_compare, project, tmp_path, monkeypatch):
+    """Issue 15: an invalid configuration file is refused on a screen of its own, naming the line and column."""
+    from always_on.core import paths
+
+    monkeypatch.setenv("ALWAYS_ON_HOME", str(tmp_path / "home"))  # shown as ~/home/...: stable in the SVG
+    paths.config_file().parent.mkdir(parents=True)
+    paths.config_file().write_text(CONFIG_WITH_A_TYPO)
+    assert snap_compare(make_app(project), terminal_size=(80, 24))
+
+
+CONFIG_WITH_A_TYPO = (
+    'agent = "claude"\nlanguage = "en"\n\n[scheduler]\ninterval_seconds = 900\ncooldown_seconds = 300\n'
+    "daily_budget = 24x\nmax_plans_per_cycle = 5\n"
+)

@@ -52,6 +52,7 @@ class AgentStream(Vertical):
         super().__init__(**kwargs)
         self.max_lines = max_lines
         self.border_title = "Agent stream"
+        self._early: list[Text] = []  # lines that arrived before the log was composed
 
     def compose(self) -> ComposeResult:
         yield RichLog(
@@ -66,9 +67,24 @@ class AgentStream(Vertical):
     def write_lines(self, lines: list[Text]) -> None:
         if not lines:
             return
+        found = self.query("#log")
+        if not found:  # a flush raced the dashboard's mount (seen under load): written once the log exists
+            if not self._early:
+                self.call_after_refresh(self._write_early)
+            self._early.extend(lines)
+            return
+        if self._early:
+            lines, self._early = [*self._early, *lines], []
         log = self.log_widget
         follow = log.is_vertical_scroll_end or log.max_scroll_y == 0
         log.write(Text("\n").join(lines), expand=True, scroll_end=follow)
+
+    def _write_early(self) -> None:
+        if self._early and self.query("#log"):
+            lines, self._early = self._early, []
+            self.write_lines(lines)
+        elif self._early:
+            self.call_after_refresh(self._write_early)
 
     def set_pending(self, text: Text | None) -> None:
         # Not yet composed when a flush races the dashboard's mount (seen once under load): the next flush shows it.
