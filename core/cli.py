@@ -571,6 +571,7 @@ def cmd_demo(args) -> int:
         print(f"  cd {project}")
         print("  always-on diff            # the change, as a diff")
         print("  always-on apply --yes     # apply it to the checkout as uncommitted changes")
+        print("  always-on init            # let the daemon keep working on it in the background")
         print(f"  always-on-tui --project {project}   # or review and apply by keystroke")
     return code
 

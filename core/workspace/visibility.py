@@ -36,9 +36,10 @@ class LeftOut(BaseModel):
             parts.append(f"{self.uncommitted} file{'s' * (self.uncommitted != 1)} with uncommitted changes")
         if not parts:
             return None
+        them = "it" if self.untracked + self.uncommitted == 1 else "them"
         return (
             f"{' and '.join(parts)} of the checkout left out: discovery and execution work on the last commit "
-            "(commit them to have them considered)"
+            f"(commit {them} to have {them} considered)"
         )
 
 

@@ -116,6 +116,13 @@ def test_status_names_a_corrupt_or_foreign_store(tmp_path, always_on_home):
     with sqlite3.connect(stores["foreign"]) as conn:
         conn.execute("CREATE TABLE notes (text TEXT)")
 
+    legacy = (
+        stores["garbage"].parent.parent / "legacy-0123456789"
+    )  # a store of JSON files, from before SQLite
+    legacy.mkdir()
+    (legacy / "state.json").write_text("{not json")
+    stores["legacy"] = legacy / "state.json"
+
     proc = cli("status")
     assert proc.returncode == 1 and "No registered projects" not in proc.stdout
     assert str(good) in proc.stdout

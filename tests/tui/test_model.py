@@ -158,6 +158,23 @@ def test_phase_change_commits_the_open_line_and_phase_events_become_lines():
     assert plain(feed.take()) == ["half a line", "── run failed: agent_timeout: no answer in 900 s ──"]
 
 
+def test_the_stream_says_what_of_the_checkout_discovery_left_out():
+    """Issue 15: the run tells how many untracked files were left out, in the app as in the CLI."""
+    from always_on.core.workspace.visibility import LeftOut
+
+    feed = StreamFeed()
+    words = LeftOut(untracked=2, uncommitted=1).words()
+    feed.add(
+        PhaseEvent(ts=NOW, project_id="p", run_id="r", type=PhaseEventType.DISCOVERY_STARTED, message=words)
+    )
+    feed.add(PhaseEvent(ts=NOW, project_id="p", run_id="r", type=PhaseEventType.DISCOVERY_STARTED))
+    assert plain(feed.take()) == [
+        "── discovery started: 2 untracked files and 1 file with uncommitted changes of the checkout left out: "
+        "discovery and execution work on the last commit (commit them to have them considered) ──",
+        "── discovery started ──",
+    ]
+
+
 def test_tracker_follows_a_fire_and_times_each_phase():
     store = Store().project("/tmp/somewhere")
     run = RunTracker()
