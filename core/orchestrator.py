@@ -952,6 +952,7 @@ class Orchestrator:
             )
             journal = staged.journal
             if journal is not None:
+                # guard: journal-recorded-before-swap
                 self.store.begin_apply(apply_id, cycle.id, staged.applied, journal.to_json())
                 checkpoint("apply.journaled")
                 try:
@@ -980,6 +981,7 @@ class Orchestrator:
         cycle = self._record_applied(cycle.id, staged.applied, apply_id if journal else None)
         checkpoint("apply.recorded")
         if journal is not None:
+            # guard: apply-discards-its-journal-folder
             discard(journal)
         if cycle.status == CycleStatus.APPLIED:
             self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))
