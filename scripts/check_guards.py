@@ -50,6 +50,7 @@ POLICY = "tests/agents/test_policy.py"
 ESCAPES = "tests/sandbox/test_escapes.py"
 SBX_GUARDS = "tests/sandbox/test_guards.py"
 LIFETIME = "tests/sandbox/test_lifetime.py"
+EVERYDAY = "tests/sandbox/test_everyday.py"
 
 DENIED = f"{POLICY}::test_denied_commands_name_their_rule"
 HIDDEN = f"{POLICY}::test_each_deny_rule_holds_in_every_hidden_form"
@@ -107,7 +108,7 @@ GUARDS: list[Guard] = [
     _g("apply-snapshot-conflict-refused", "never", "a plain folder changed since the snapshot refuses",
        f"{WS}::test_snapshot_conflict_when_the_user_changed_the_file"),
     _g("apply-plans-conflict-refused", "never", "selected plans that conflict with each other refuse",
-       f"{WS}::test_selection_refusals", f"{WS}::test_dependent_plan_alone_is_refused_but_its_dependency_applies"),
+       f"{SAFE}::test_a_plan_that_does_not_apply_on_the_selection_is_a_conflict"),
     _g("apply-earlier-content-exact", "never", "only exactly HEAD + earlier plans counts as not a user edit",
        f"{WS}::test_a_user_edit_on_top_of_an_applied_plan_still_refuses"),
     _g("apply-earlier-index-matches", "always", "a user's staged edit under applied content still refuses",
@@ -131,7 +132,7 @@ GUARDS: list[Guard] = [
     _g("recovery-removes-unjournaled-staging", "skip", "a staging folder without a journal is removed",
        f"{KILL}::test_kill_before_during_and_after_the_swap_and_while_recovering"),
     _g("apply-discards-its-journal-folder", "skip", "nothing of an apply is kept once it is recorded",
-       f"{KILL}::test_kill_before_during_and_after_the_swap_and_while_recovering"),
+       f"{KILL}::test_a_finished_apply_keeps_nothing_of_its_own"),
     # --- the policy's deny rules for push / remote / config and their hidden forms (core/agents/policy/) ----
     _g("git-deny-push", "entry", "`git push`", DENIED, HIDDEN),
     _g("git-deny-list", "never", "the git subcommands that are refused by name", DENIED, HIDDEN),
@@ -183,13 +184,14 @@ GUARDS: list[Guard] = [
        f"{ESCAPES}::test_hostile_script_is_held[landlock]"),
     _g("cap-drop", "sandbox", "a root runtime's capabilities dropped (Landlock level)",
        f"{SBX_GUARDS}::test_no_capabilities_reach_the_sandbox"),
-    _g("fire-scope", "sandbox", "what a fire started ends with the fire", LIFETIME),
+    _g("fire-scope", "sandbox", "what a fire started ends with the fire",
+       f"{LIFETIME}::test_fire_end_kills_what_is_still_running[none]"),
     _g("git-guard", "sandbox", "the worktree's git files are restored and reported",
        f"{ESCAPES}::test_hostile_script_is_held"),
     _g("hide-secrets", "sandbox", "secret files of the checkout are hidden",
        f"{ESCAPES}::test_hostile_script_is_held", f"{ESCAPES}::test_checkout_secret_files_are_hidden_but_not_the_checkout"),
     _g("private-objects", "sandbox", "the workspace writes objects to its private folder",
-       f"{ESCAPES}::test_hostile_script_is_held"),
+       f"{EVERYDAY}::test_everyday_commands_work"),
 ]  # fmt: skip
 
 

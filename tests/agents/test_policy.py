@@ -139,9 +139,12 @@ DENIED = [
     ("git config core.hooksPath /tmp", "changes your repository's configuration"),
     ("git config alias.p push", "changes your repository's configuration"),
     ("git config --unset user.name", "changes your repository's configuration"),
-    ("git config set user.name x", "changes your repository's configuration"),
+    ("git config set user.name x", "`git config set` changes your repository's configuration"),
+    ("git config edit", "`git config edit` changes your repository's configuration"),
+    ("git config list", "`git config list` prints every setting"),
     ("git config --list", "credentials"),
     ("git config --get remote.origin.url", "may hold credentials"),
+    ('git config --get "$NAME"', "argument `$NAME` is only known at run time"),  # could name a URL key
     ("git -c core.hooksPath=/tmp x commit", "`git -c` sets configuration"),
     ("git -ccore.sshCommand=evil status", "`git -c` sets configuration"),
     ("git --config-env=core.pager=X status", "`git --config-env`"),

@@ -239,3 +239,15 @@ def test_files_edited_after_a_crash_are_kept_in_found_and_the_checkout_rolled_ba
     ]
     assert store.open_applies() == [] and store.get_cycle(case.cycle).status == CycleStatus.ACTIVE
     assert sorted(p.name for p in case.project.parent.iterdir()) == case.beside  # nothing beside the project
+
+
+def test_a_finished_apply_keeps_nothing_of_its_own(case: Case):
+    """Right after an apply that was not interrupted (before any other command could clean up): no staging folder,
+    no journal, nothing beside the project."""
+    case.template.restore()
+    done = cli("apply", "--project", str(case.project), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert tree(case.project) == case.after
+    store = Store().project(case.project)
+    assert store.open_applies() == [] and not any((store.dir / "apply").iterdir())
+    assert sorted(p.name for p in case.project.parent.iterdir()) == case.beside

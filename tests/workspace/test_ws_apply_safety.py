@@ -29,7 +29,9 @@ def _refused(project: Path, ws: WorkspaceInfo, plan, code: str, *also: Path) -> 
     return err.value
 
 
-def test_a_write_through_a_symlinked_folder_is_refused(project: Path, ws: WorkspaceInfo, tmp_path: Path) -> None:
+def test_a_write_through_a_symlinked_folder_is_refused(
+    project: Path, ws: WorkspaceInfo, tmp_path: Path
+) -> None:
     plan = apply_info("V", run_plan(ws, "V", {"vendor/new.py": "NEW = 1\n"}))
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -158,3 +160,17 @@ def test_rollback_keeps_what_changed_after_the_swap_in_found(
         (tmp_path / "stage" / "found" / name).read_text() for name in os.listdir(tmp_path / "stage" / "found")
     }
     assert kept == {"the user's edit of the applied file\n", "the user's edit of an added file\n"}
+
+
+def test_a_plan_that_does_not_apply_on_the_selection_is_a_conflict(project: Path, ws: WorkspaceInfo) -> None:
+    """B was written on top of A; with a (stale) analysis that calls B independent, B alone cannot be combined:
+    refused as a conflict naming the file, before anything is merged onto the checkout."""
+    a = run_plan(ws, "A", {"src/app.py": replace_line(APP, 5, "A was here")})
+    b = run_plan(ws, "B", {"src/app.py": replace_line(APP, 5, "B replaced A")})
+    plans = [apply_info("A", a), apply_info("B", b)]  # both "clean": the analysis missed the overlap
+    before = tree_hashes(project)
+    with pytest.raises(AlwaysOnError) as err:
+        apply_plans(project, ws, ["B"], plans)
+    assert err.value.code == ErrorCode.APPLY_CONFLICT, err.value.message
+    assert err.value.details["files"] == ["src/app.py"] and "plan B conflicts" in err.value.message
+    assert tree_hashes(project) == before
