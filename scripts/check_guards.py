@@ -19,8 +19,9 @@ must pass), then one removal at a time.
 
     python scripts/check_guards.py [--only NAME ...] [--list] [--keep]
 
-Exit status: 0 every removal was caught; 1 a removal went unnoticed, or the baseline failed; 2 a tag is missing,
-unknown or cannot be removed as its mode says.
+Exit status: 0 every removal was caught; 1 a removal went unnoticed (or could not be shown: every selected test
+skipped on this machine, UNCHECKED), or the baseline failed; 2 a tag is missing, unknown or cannot be removed as
+its mode says (``tests/test_guard_tags.py`` checks that part in the ordinary test run).
 """
 
 from __future__ import annotations
