@@ -131,8 +131,17 @@ class WorkspaceConfig(Section):
         return Path(self.base_dir).expanduser().resolve() if self.base_dir else paths.default_workspace_base()
 
 
+class PhaseTimeouts(Section):
+    """A phase's own wall-clock limit in seconds; unset, ``phase_timeout_seconds`` applies."""
+
+    discovery: float | None = Field(None, gt=0)
+    execution: float | None = Field(None, gt=0)
+    report: float | None = Field(None, gt=0)
+
+
 class LimitsConfig(Section):
     phase_timeout_seconds: float = Field(900.0, gt=0)
+    phase_timeouts: PhaseTimeouts = Field(default_factory=PhaseTimeouts)
     max_tool_calls: int = Field(300, ge=1)
     # An agent silent this long (no update, tool call or terminal output) fails its phase with agent_stalled.
     stall_seconds: float = Field(180.0, gt=0)
@@ -140,9 +149,11 @@ class LimitsConfig(Section):
     start_timeout_seconds: float = Field(60.0, gt=0)
     event_log_max_mb: float = Field(20.0, gt=0)  # per run; then one truncation marker (core.event_log)
 
-    def phase_limits(self) -> PhaseLimits:
+    def phase_limits(self, phase: str | None = None) -> PhaseLimits:
+        """The limits of ``phase`` (``discovery``, ``execution``, ``report``; its own timeout if it has one)."""
+        own = getattr(self.phase_timeouts, phase, None) if phase else None
         return PhaseLimits(
-            timeout_seconds=self.phase_timeout_seconds,
+            timeout_seconds=own or self.phase_timeout_seconds,
             max_tool_calls=self.max_tool_calls,
             stall_seconds=self.stall_seconds,
         )

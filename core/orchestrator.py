@@ -605,7 +605,7 @@ class Orchestrator:
             plans=self.store.plans_list(),
             digest=digest,
             tools=phase_tools(Phase.DISCOVERY),
-            timeout_seconds=self.settings.limits.phase_timeout_seconds,
+            timeout_seconds=self.settings.limits.phase_limits(Phase.DISCOVERY).timeout_seconds,
             max_tool_calls=self.settings.limits.max_tool_calls,
         )
         result = await gateway.run_phase(
@@ -625,7 +625,7 @@ class Orchestrator:
                     workspace=ws_path,
                 )
             ],
-            limits=self.settings.limits.phase_limits(),
+            limits=self.settings.limits.phase_limits(Phase.DISCOVERY),
         )
         run.timings["discovery"] = time.perf_counter() - t
         plan = self._accepted_plan(run, outbox)
@@ -814,7 +814,7 @@ class Orchestrator:
         self.emit(PhaseEventType.EXECUTION_STARTED, run, phase=Phase.EXECUTION)
         t = time.perf_counter()
         plan_md = self.store.read_plan_markdown(plan_id) or render_plan_markdown(plan.content)
-        limits = self.settings.limits.phase_limits()
+        limits = self.settings.limits.phase_limits(Phase.EXECUTION)
         ctx = PromptContext(
             language=self.settings.language,
             phase=Phase.EXECUTION,
@@ -907,8 +907,14 @@ class Orchestrator:
         checkpoint("fire.report_started")
         t = time.perf_counter()
         outbox = self._outbox(run.run_id, Phase.REPORT)
+        limits = self.settings.limits.phase_limits(Phase.REPORT)
         ctx = ctx.model_copy(
-            update={"phase": Phase.REPORT, "tools": phase_tools(Phase.REPORT), "files_changed": files}
+            update={
+                "phase": Phase.REPORT,
+                "tools": phase_tools(Phase.REPORT),
+                "files_changed": files,
+                "timeout_seconds": limits.timeout_seconds,
+            }
         )
         report_result = await gateway.run_phase(
             run_id=run.run_id,
@@ -1123,6 +1129,7 @@ class Orchestrator:
             )
             journal = staged.journal
             if journal is not None:
+                # guard: journal-recorded-before-swap
                 self.store.begin_apply(apply_id, cycle.id, staged.applied, journal.to_json())
                 checkpoint("apply.journaled")
                 try:
@@ -1151,6 +1158,7 @@ class Orchestrator:
         cycle = self._record_applied(cycle.id, staged.applied, apply_id if journal else None)
         checkpoint("apply.recorded")
         if journal is not None:
+            # guard: apply-discards-its-journal-folder
             discard(journal)
         if cycle.status == CycleStatus.APPLIED:
             self._close_cycle(cycle, unapplied=self._has_unapplied(cycle))

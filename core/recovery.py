@@ -105,6 +105,7 @@ def _settle_applies(orch: Orchestrator) -> list[str]:
         if Path(journal.project) != orch.project:
             notes.append(f"{what} belongs to {journal.project}, not {orch.project}; left as it is")
             continue
+        # guard: recovery-forward-only-when-complete
         if complete(journal):
             finish_forward(journal)
             cycle = orch._record_applied(cycle_id, plan_ids, apply_id)
@@ -134,6 +135,7 @@ def _settle_applies(orch: Orchestrator) -> list[str]:
             f"{what} was interrupted; your checkout was rolled back to exactly what it was before, "
             f"and cycle {cycle_id} can be applied again"
         )
+        # guard: recovery-keeps-found
         if found:
             from always_on.core.workspace import _git
 
@@ -160,6 +162,7 @@ def _settle_applies(orch: Orchestrator) -> list[str]:
 
         for folder in apply_root.iterdir():
             if folder.name not in journaled and not (folder / "found").exists():
+                # guard: recovery-removes-unjournaled-staging
                 _git.rmtree(folder)  # staged before any change, never journaled: the checkout is untouched
     return notes
 

@@ -109,6 +109,7 @@ def stage_apply(
                 writes, deletes = _merge_git(project, ws.base_commit, start, end, entries, scratch)
             else:
                 writes, deletes = _merge_snapshot(project, repo, end, entries, scratch)
+            # guard: apply-no-write-through-symlink
             _check_paths(project, writes + deletes)
             source = project if ws.strategy == "worktree" else repo
             journal = stage(
@@ -165,6 +166,7 @@ def swap_in(staged: StagedApply) -> None:
         swap(journal)
     except BaseException as exc:
         try:
+            # guard: apply-failure-rolls-back
             rollback(journal)
         except OSError as undo:
             raise AlwaysOnError(
@@ -197,6 +199,7 @@ def apply_plans(
         staged = stage_apply(project, ws, selected, plans, folder=folder / "stage", apply_id=folder.name)
         swap_in(staged)
     finally:
+        # guard: apply-leaves-no-temp-folder
         _discard_folder(folder)
     return ApplyResult(applied=staged.applied, files=staged.files, notes=staged.notes)
 
@@ -214,6 +217,7 @@ def _validate(selected: list[str], plans: list[PlanApplyInfo]) -> list[PlanApply
     wanted = set(selected)
     chosen = [plan for plan in plans if plan.plan_id in wanted]
     for plan in chosen:
+        # guard: apply-only-completed-plans
         if plan.status not in APPLYABLE:
             why = "is already applied" if plan.status == PlanStatus.APPLIED else f"is '{plan.status}'"
             raise _invalid(f"plan {plan.plan_id} {why}; only completed plans can be applied", [plan.plan_id])
@@ -222,6 +226,7 @@ def _validate(selected: list[str], plans: list[PlanApplyInfo]) -> list[PlanApply
                 f"plan {plan.plan_id} has no commits: there is nothing of it to apply", [plan.plan_id]
             )
     for plan in chosen:
+        # guard: apply-needs-dependency-analysis
         if plan.dependency_status in (DependencyStatus.FAILED, DependencyStatus.PENDING):
             what = "failed" if plan.dependency_status == DependencyStatus.FAILED else "has not run"
             raise AlwaysOnError(
@@ -231,6 +236,7 @@ def _validate(selected: list[str], plans: list[PlanApplyInfo]) -> list[PlanApply
             )
     for plan in chosen:
         for dep in plan.depends_on:
+            # guard: apply-dependencies-selected-together
             if dep not in wanted and (dep not in by_id or by_id[dep].status != PlanStatus.APPLIED):
                 raise _invalid(
                     f"plan {plan.plan_id} depends on plan {dep}, which is not selected; select both or neither",
@@ -261,6 +267,7 @@ def _combined_trees(
     start = _git.text(repo, "write-tree", env=env)
     for plan in chosen:
         conflicts = _apply_3way(repo, plan, env, scratch)
+        # guard: apply-plans-conflict-refused
         if conflicts:
             raise AlwaysOnError(
                 ErrorCode.APPLY_CONFLICT,
@@ -326,6 +333,7 @@ def _merge_git(
         _applied_earlier(project, head, base, start, candidates, at_head, scratch) if candidates else {}
     )
     blocked = sorted(p for p in candidates if p in dirty and p not in accepted)
+    # guard: apply-refuses-dirty-touched-file
     if blocked:
         raise AlwaysOnError(
             ErrorCode.CHECKOUT_DIRTY,
@@ -334,6 +342,7 @@ def _merge_git(
             files=blocked,
         )
     clobbered = sorted(p for p in candidates if p not in at_head and p not in accepted)
+    # guard: apply-refuses-untracked-in-the-way
     if clobbered:
         raise AlwaysOnError(
             ErrorCode.CHECKOUT_DIRTY,
@@ -344,6 +353,7 @@ def _merge_git(
         _set_entries(project, accepted, env)
     patch = scratch.write(_git.run(project, "diff-tree", *_git.PATCH_ARGS, start, end).out)
     conflicts = _apply_patch(project, patch, env, touched)
+    # guard: apply-checkout-conflict-refused
     if conflicts:
         raise AlwaysOnError(
             ErrorCode.APPLY_CONFLICT,
@@ -387,8 +397,10 @@ def _applied_earlier(
     accepted: dict[str, _Blob | None] = {}
     for path in paths:
         want = applied.get(path)
+        # guard: apply-earlier-content-exact
         if path in unsure or path in unmerged or not _same(on_disk[path], want, filemode):
             continue
+        # guard: apply-earlier-index-matches
         if in_index.get(path) in (at_head.get(path), want):
             accepted[path] = want
     return accepted
@@ -473,6 +485,7 @@ def _merge_snapshot(
             deletes.append(entry.path)
         else:
             writes.append(entry.path)
+    # guard: apply-snapshot-conflict-refused
     if conflicts:
         raise AlwaysOnError(
             ErrorCode.APPLY_CONFLICT,

@@ -216,6 +216,7 @@ def stage(
         target = project / rel
         entry = Entry(seq, rel, state_of(target), None)
         if entry.old is not None and entry.old.kind == "dir":
+            # guard: journal-folder-is-not-a-file
             if rel not in emptied:
                 raise AlwaysOnError(
                     ErrorCode.APPLY_CONFLICT,
@@ -226,6 +227,7 @@ def stage(
         if seq >= len(deletes):
             entry.new = state_of(journal.staged(entry))
         if entry.old is not None:
+            # guard: journal-keeps-originals
             _keep(target, journal.backup(entry))
         journal.entries.append(entry)
     checkpoint("apply.staged")
@@ -268,6 +270,7 @@ def _plan_folders(project: Path, writes: list[str], deletes: list[str]) -> tuple
         target = project / rel
         if target.is_dir() and not target.is_symlink() and rel not in gone:
             blocked.append(rel)
+    # guard: apply-nothing-in-the-way
     if blocked:
         raise AlwaysOnError(
             ErrorCode.APPLY_CONFLICT,
@@ -382,12 +385,15 @@ def rollback(journal: Journal) -> list[str]:
             now = state_of(target)
             if now is not None and now.kind != "dir":
                 if not _same(now, entry.new):
+                    # guard: rollback-keeps-found-added
                     keep_found(entry, target)
+                # guard: rollback-removes-added-files
                 os.unlink(target)
                 checkpoint("recover.restore")
     for folder in reversed(journal.made_dirs):  # folders the apply created, innermost first
         with contextlib.suppress(FileNotFoundError, NotADirectoryError, OSError):
             if (root / folder).is_dir() and not (root / folder).is_symlink():
+                # guard: rollback-removes-made-folders
                 os.rmdir(root / folder)
                 checkpoint("recover.restore")
     for folder in reversed(journal.pruned_dirs):  # folders it removed, outermost first
@@ -400,11 +406,13 @@ def rollback(journal: Journal) -> list[str]:
         if _same(now, entry.old):
             continue
         if now is not None and now.kind != "dir" and not _same(now, entry.new):
+            # guard: rollback-keeps-found-changed
             keep_found(entry, target)
         backup = journal.backup(entry)
         if not os.path.lexists(backup):
             raise OSError(errno.ENOENT, "the kept original is missing", str(backup))
         target.parent.mkdir(parents=True, exist_ok=True)
+        # guard: rollback-restores-originals
         _put(backup, target, journal.temp_name(target), move=False)
         checkpoint("recover.restore")
     return found

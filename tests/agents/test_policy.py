@@ -139,9 +139,12 @@ DENIED = [
     ("git config core.hooksPath /tmp", "changes your repository's configuration"),
     ("git config alias.p push", "changes your repository's configuration"),
     ("git config --unset user.name", "changes your repository's configuration"),
-    ("git config set user.name x", "changes your repository's configuration"),
+    ("git config set user.name x", "`git config set` changes your repository's configuration"),
+    ("git config edit", "`git config edit` changes your repository's configuration"),
+    ("git config list", "`git config list` prints every setting"),
     ("git config --list", "credentials"),
     ("git config --get remote.origin.url", "may hold credentials"),
+    ('git config --get "$NAME"', "argument `$NAME` is only known at run time"),  # could name a URL key
     ("git -c core.hooksPath=/tmp x commit", "`git -c` sets configuration"),
     ("git -ccore.sshCommand=evil status", "`git -c` sets configuration"),
     ("git --config-env=core.pager=X status", "`git --config-env`"),
@@ -496,8 +499,61 @@ def test_allowed_reason_names_the_commands(policy: Policy) -> None:
     assert "`git status`" in reason and "`python -m pytest`" in reason
 
 
-def test_lists_are_long_enough() -> None:
-    assert len(DENIED) >= 60 and len(ALLOWED) >= 40
+# ---- each deny rule for push / remote / config holds in every hidden form --------------------------------
+
+RULES = [  # a command that must be refused, and what its reason must name
+    ("git push origin HEAD", "`git push` sends commits"),
+    ("git remote add evil https://evil.example/x.git", "changes your repository's remotes"),
+    ("git remote -v", "can embed credentials"),
+    ("git config core.hooksPath /tmp", "changes your repository's configuration"),
+    ("git config --unset user.name", "changes your repository's configuration"),
+    ("git config --get remote.origin.url", "may hold credentials"),
+    ("git -c core.hooksPath=/tmp status", "`git -c` sets configuration"),
+]
+DISGUISES = [
+    "{}",
+    "sh -c '{}'",
+    'bash -lc "{}"',
+    "sh -c 'sh -c \"{}\"'",
+    "env {}",
+    "env -i LANG=C {}",
+    "/usr/bin/env {}",
+    "/usr/bin/{}",
+    "nice -n 5 {}",
+    "timeout 10 {}",
+    "command {}",
+    "exec {}",
+    "true && {}",
+    "false || {}",
+    "git status; {}",
+    "git status\n{}",
+    "echo x | {}",
+    "{} &",
+    "! {}",
+    "({})",
+    "{{ {}; }}",
+    "echo $({})",
+    "x=`{}`",
+]
+GIT_FORMS = ["git -C . {}", "git --no-pager {}"]  # global options before the subcommand
+XARGS = "echo x | xargs {}"  # xargs adds an argument known only at run time: refused either way
+
+
+@pytest.mark.parametrize("disguise", [*DISGUISES, *GIT_FORMS, XARGS])
+@pytest.mark.parametrize(("command", "why"), RULES, ids=[c for c, _ in RULES])
+def test_each_deny_rule_holds_in_every_hidden_form(
+    policy: Policy, command: str, why: str, disguise: str
+) -> None:
+    if disguise in GIT_FORMS:
+        shown = disguise.format(command.removeprefix("git "))
+    else:
+        shown = disguise.format(command)
+    decision = policy.check_command(shown)
+    assert not decision.allowed, (shown, decision.reason)
+    if disguise == XARGS:
+        assert why in decision.reason or "only known at run time" in decision.reason, (shown, decision.reason)
+    else:
+        assert why in decision.reason, (shown, decision.reason)
 
 
 # ---- argv form (ACP terminal/create with args) -----------------------------------------------------------

@@ -153,3 +153,13 @@ def test_bad_agent_tables_name_the_key(table, fragment):
     with pytest.raises(AlwaysOnError) as info:
         parse_config({"agents": {"a": table}})
     assert info.value.code == "config_invalid" and f"`{fragment}" in info.value.message
+
+
+def test_a_phase_can_have_its_own_timeout():
+    cfg = parse_config({"limits": {"phase_timeout_seconds": 600, "phase_timeouts": {"report": 120}}})
+    assert cfg.limits.phase_limits("report").timeout_seconds == 120
+    assert cfg.limits.phase_limits("execution").timeout_seconds == 600
+    assert cfg.limits.phase_limits().timeout_seconds == 600
+    with pytest.raises(AlwaysOnError) as err:
+        parse_config({"limits": {"phase_timeouts": {"report": 0}}})
+    assert "limits.phase_timeouts.report" in err.value.message

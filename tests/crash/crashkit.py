@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -148,28 +147,7 @@ def make_cycle(project: Path) -> str:
     return cycle_id
 
 
-# --- the state of a checkout, exactly -------------------------------------------------------------------
-
-
-def tree(root: Path) -> dict[bytes, tuple]:
-    """Every path under ``root`` except .git: (kind, exec bit or link target, bytes); folders included."""
-    out: dict[bytes, tuple] = {}
-    base = os.fsencode(root)
-    for folder, dirs, files in os.walk(base):
-        if folder == base:
-            dirs[:] = [d for d in dirs if d != b".git"]
-        for name in dirs + files:
-            full = os.path.join(folder, name)
-            rel = os.path.relpath(full, base)
-            info = os.lstat(full)
-            if stat.S_ISLNK(info.st_mode):
-                out[rel] = ("link", os.readlink(full))
-            elif stat.S_ISDIR(info.st_mode):
-                out[rel] = ("dir",)
-            else:
-                with open(full, "rb") as fh:
-                    out[rel] = ("file", bool(info.st_mode & 0o100), fh.read())
-    return out
+# --- the state of a checkout, exactly (its files, folders and links: helpers.tree_hashes) ------------------
 
 
 def git_state(project: Path) -> tuple[str, bytes]:

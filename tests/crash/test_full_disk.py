@@ -123,7 +123,8 @@ def test_no_space_is_one_error_code(tmp_path):
 
 @pytest.mark.parametrize("leave", [0, 48 * 1024, 160 * 1024])
 def test_apply_on_a_full_disk_changes_nothing_and_says_disk_full(small_disk, tmp_path, monkeypatch, leave):
-    from crashkit import git_state, make_cycle, make_project, tree
+    from crashkit import git_state, make_cycle, make_project
+    from helpers import tree_hashes as tree
 
     from always_on.core.records import CycleStatus
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from crashkit import Template, cli, git_state, killed, make_cycle, make_project, tree
+from crashkit import Template, cli, git_state, killed, make_cycle, make_project
 from helpers import git
+from helpers import tree_hashes as tree
 
 from always_on.core.config import load_config
 from always_on.core.orchestrator import Orchestrator
@@ -215,3 +216,38 @@ async def test_the_tui_settles_an_interrupted_apply_and_says_so(case: Case):
         messages = [n.message for n in app._notifications if n.title == "Recovered after a crash"]
     assert any("rolled back to exactly what it was before" in m for m in messages)
     assert _check(case, "the TUI") == "back"
+
+
+def test_files_edited_after_a_crash_are_kept_in_found_and_the_checkout_rolled_back(case: Case):
+    """Killed once every file was in place, then the user edits an applied file and an added one before the next
+    command: the swap is no longer complete, so it is rolled back, and both edits are kept in the apply's found/."""
+    case.template.restore()
+    assert killed(cli("apply", "--project", str(case.project), "--yes", fault="kill@apply.swapped"))
+    (case.project / "src/app.py").write_text("the user's edit of an applied file\n")
+    (case.project / "new/side.txt").write_text("the user's edit of an added file\n")
+    [(apply_id, *_)] = Store().project(case.project).open_applies()
+    done = cli("status", "--project", str(case.project))
+    assert done.returncode == 0, done.stderr
+    assert "rolled back" in done.stderr and "2 file(s) had changed" in done.stderr, done.stderr
+    assert tree(case.project) == case.before and git_state(case.project) == case.git
+    store = Store().project(case.project)
+    found = store.apply_dir(apply_id) / "found"
+    assert str(found) in done.stderr
+    assert sorted(p.read_text() for p in found.iterdir()) == [
+        "the user's edit of an added file\n",
+        "the user's edit of an applied file\n",
+    ]
+    assert store.open_applies() == [] and store.get_cycle(case.cycle).status == CycleStatus.ACTIVE
+    assert sorted(p.name for p in case.project.parent.iterdir()) == case.beside  # nothing beside the project
+
+
+def test_a_finished_apply_keeps_nothing_of_its_own(case: Case):
+    """Right after an apply that was not interrupted (before any other command could clean up): no staging folder,
+    no journal, nothing beside the project."""
+    case.template.restore()
+    done = cli("apply", "--project", str(case.project), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert tree(case.project) == case.after
+    store = Store().project(case.project)
+    assert store.open_applies() == [] and not any((store.dir / "apply").iterdir())
+    assert sorted(p.name for p in case.project.parent.iterdir()) == case.beside

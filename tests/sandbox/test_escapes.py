@@ -7,7 +7,6 @@ which proves the effects are observable and that the other levels are what stops
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,23 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import git
+from helpers import git, tree_hashes
 from sandboxhelp import HERE, SECRETS, WITHOUT, World, processes_with, wait_gone
 
 from always_on.core.sandbox import Confinement, FireScope, Level, terminal_rules
-
-
-def tree_state(path: Path, *, skip_git: bool = True) -> dict[str, str]:
-    out = {}
-    for file in sorted(path.rglob("*")):
-        rel = file.relative_to(path).as_posix()
-        if skip_git and (rel == ".git" or rel.startswith(".git/")):
-            continue
-        if file.is_symlink():
-            out[rel] = f"link:{file.readlink()}"
-        elif file.is_file():
-            out[rel] = hashlib.sha256(file.read_bytes()).hexdigest()
-    return out
 
 
 def refs(repo: Path) -> dict[str, str]:
@@ -133,9 +119,9 @@ def test_hostile_script_is_held(world: World, level: Level) -> None:
     scope = FireScope("fire-escape")
     rules = terminal_rules(world.project, world.ws, temp_dir=scope.temp_dir, home=world.home, environ={})
     conf = Confinement(level, rules, scope, without=WITHOUT)
-    objects = tree_state(world.common_dir / "objects", skip_git=False)
+    objects = tree_hashes(world.common_dir / "objects")
     config = (world.common_dir / "config").read_bytes()
-    checkout = tree_state(world.project)
+    checkout = tree_hashes(world.project, git_files=())
     refs_before, remote_before = user_refs(world), refs(world.remote)
     git_files = {p: p.read_bytes() for p in (Path(world.ws.path) / ".git", world.git_dir / "commondir")}
 
@@ -152,8 +138,8 @@ def test_hostile_script_is_held(world: World, level: Level) -> None:
         "hook": (world.common_dir / "hooks" / "pre-commit").exists(),
         "user_refs": user_refs(world) != refs_before,
         "alternates": (world.common_dir / "objects" / "info" / "alternates").exists(),
-        "objects_deleted": not set(objects) <= set(tree_state(world.common_dir / "objects", skip_git=False)),
-        "checkout": tree_state(world.project) != checkout,
+        "objects_deleted": not set(objects) <= set(tree_hashes(world.common_dir / "objects")),
+        "checkout": tree_hashes(world.project, git_files=()) != checkout,
         "home": (world.home / "EVIL.txt").exists(),
         "var_tmp": world.var_tmp_target.exists(),
         "secrets": bool(secrets_leaked(Path(world.ws.path), scope.temp_dir, text=out)),

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import git
+from helpers import git, tree_hashes
 from wshelp import (
     APP,
     BINARY,
@@ -14,7 +14,6 @@ from wshelp import (
     make_index_stale,
     replace_line,
     run_plan,
-    snapshot_state,
     worktree_paths,
     write,
 )
@@ -54,11 +53,11 @@ def _two_dependent_plans(ws: WorkspaceInfo):
 def _refused(project: Path, ws: WorkspaceInfo, selected, plans, code: str) -> AlwaysOnError:
     if (project / ".git").exists():
         make_index_stale(project)
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     with pytest.raises(AlwaysOnError) as err:
         apply_plans(project, ws, selected, plans)
     assert err.value.code == code, err.value.message
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     return err.value
 
 
@@ -301,14 +300,14 @@ def test_snapshot_conflict_when_the_user_changed_the_file(tmp_path: Path, base_d
     result = run_plan(ws, "S", {"main.py": "print('v2')\n", "lib/util.py": "X = 2\n", "added.py": "A = 1\n"})
     write(project, "main.py", "print('user')\n")
     write(project, "added.py", "the user's own file\n")
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     with pytest.raises(AlwaysOnError) as err:
         apply_plans(project, ws, ["S"], [apply_info("S", result)])
     assert err.value.code == ErrorCode.APPLY_CONFLICT and err.value.details["files"] == [
         "added.py",
         "main.py",
     ]
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
 
 
 def test_snapshot_apply_after_the_snapshot_is_gone_is_refused(tmp_path: Path, base_dir: Path) -> None:

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import git
-from wshelp import make_index_stale, run_plan, snapshot_state, write
+from helpers import git, tree_hashes
+from wshelp import make_index_stale, run_plan, write
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.workspace import (
@@ -29,7 +29,7 @@ def _branches(project: Path) -> str:
 def _user_view(project: Path) -> tuple[dict[str, str], str, list[str]]:
     """Every file and the index/HEAD/config of the checkout, its branch names, and the user's own refs."""
     refs = git(project, "for-each-ref", "refs/heads", "refs/tags").splitlines()
-    return snapshot_state(project), _branches(project), [r for r in refs if "refs/heads/always-on/" not in r]
+    return tree_hashes(project), _branches(project), [r for r in refs if "refs/heads/always-on/" not in r]
 
 
 def _failed_attempt(root: Path) -> str:
@@ -154,7 +154,7 @@ def test_snapshot_attempts_are_set_aside_and_bundled(tmp_path: Path, base_dir: P
     project = _plain_project(tmp_path)
     ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir)
     root = Path(ws.path)
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     write(root, "main.py", "print('half done')\n")
     write(root, "scratch.txt", "untracked\n")
     ref = attempt_ref("p1", "r1")
@@ -163,7 +163,7 @@ def test_snapshot_attempts_are_set_aside_and_bundled(tmp_path: Path, base_dir: P
     assert git(root, "show", f"{sha}:scratch.txt") == "untracked"
     assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
     assert git(root, "symbolic-ref", "HEAD") == "refs/heads/always-on/c1"
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     kept = remove_workspace(project, ws, unapplied_commits=False)  # the attempt alone is worth a bundle
     assert kept is not None and not root.exists()
     assert f"{sha} {ref}" in git(tmp_path, "bundle", "list-heads", kept)

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import git, make_repo
-from wshelp import FILES, make_index_stale, run_plan, snapshot_state, worktree_paths, write
+from helpers import git, make_repo, tree_hashes
+from wshelp import FILES, make_index_stale, run_plan, worktree_paths, write
 
 from always_on.core.errors import AlwaysOnError, ErrorCode
 from always_on.core.paths import project_id_for
@@ -17,7 +17,7 @@ from always_on.core.workspace import WorkspaceInfo, prepare_workspace
 
 def test_worktree_branches_from_head_in_the_base_folder(project: Path, base_dir: Path) -> None:
     make_index_stale(project)
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     head = git(project, "rev-parse", "HEAD")
     ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir)
     assert ws.strategy == "worktree" and not ws.reused
@@ -28,7 +28,7 @@ def test_worktree_branches_from_head_in_the_base_folder(project: Path, base_dir:
     assert (Path(ws.path) / "src/app.py").read_text() == FILES["src/app.py"]
     assert os.access(Path(ws.path) / "scripts/run.sh", os.X_OK)
     assert ws.path in worktree_paths(project)
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     assert ws.notes == []
 
 
@@ -40,9 +40,9 @@ def test_dirty_and_untracked_checkout_is_noted_and_never_touched(project: Path, 
     os.utime(
         project / "docs/guide.md", (1_000_000_000, 1_000_000_000)
     )  # a plain `git status` would rewrite the index
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir)
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     assert any("uncommitted changes (2 files)" in note and "starts from HEAD" in note for note in ws.notes)
     assert any("1 untracked" in note for note in ws.notes)
     assert (Path(ws.path) / "src/app.py").read_text() == FILES["src/app.py"]
@@ -53,12 +53,12 @@ def test_dirty_and_untracked_checkout_is_noted_and_never_touched(project: Path, 
 def test_detached_head_uses_the_head_commit(project: Path, base_dir: Path) -> None:
     first = git(project, "rev-list", "--max-parents=0", "HEAD")
     git(project, "checkout", "-q", "--detach", first)
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir)
     assert ws.strategy == "worktree" and ws.base_commit == first
     assert any("detached HEAD" in note for note in ws.notes)
     assert not (Path(ws.path) / "assets").exists()  # added by the second commit, not at the detached HEAD
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
 
 
 def test_repository_without_commits_gets_a_snapshot(tmp_path: Path, base_dir: Path) -> None:
@@ -66,12 +66,12 @@ def test_repository_without_commits_gets_a_snapshot(tmp_path: Path, base_dir: Pa
     project.mkdir()
     git(project, "init", "-q", "-b", "main")
     write(project, "main.py", "print('hi')\n")
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir)
     assert ws.strategy == "snapshot" and ws.branch is None
     assert any("no commits yet" in note for note in ws.notes)
     assert (Path(ws.path) / "main.py").read_text() == "print('hi')\n"
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     assert not git(project, "rev-list", "--all")  # still no commits in the user's repository
     with pytest.raises(AlwaysOnError) as err:
         prepare_workspace(project, cycle_id="c2", base_dir=base_dir, strategy="worktree")
@@ -106,12 +106,12 @@ def test_worktree_strategy_on_a_plain_folder_is_refused(tmp_path: Path, base_dir
 
 
 def test_workspace_under_the_project_root_is_refused(project: Path) -> None:
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     for base in (project / ".always-on", project):
         with pytest.raises(AlwaysOnError) as err:
             prepare_workspace(project, cycle_id="c1", base_dir=base)
         assert err.value.code == ErrorCode.WORKSPACE_UNSAFE
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     assert worktree_paths(project) == [str(project)]
 
 
@@ -230,12 +230,12 @@ def test_snapshot_skips_nested_repositories(tmp_path: Path, base_dir: Path) -> N
 def test_snapshot_strategy_on_a_git_project_copies_the_checkout_as_is(project: Path, base_dir: Path) -> None:
     write(project, "src/app.py", "dirty\n")
     write(project, "debug.log", "ignored\n")
-    before = snapshot_state(project)
+    before = tree_hashes(project)
     ws = prepare_workspace(project, cycle_id="c1", base_dir=base_dir, strategy="snapshot")
     assert ws.strategy == "snapshot"
     assert (Path(ws.path) / "src/app.py").read_text() == "dirty\n"
     assert not (Path(ws.path) / "debug.log").exists()
-    assert snapshot_state(project) == before
+    assert tree_hashes(project) == before
     assert worktree_paths(project) == [str(project)]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -80,23 +79,6 @@ def apply_info(
         dependency_status=dep_status,
         depends_on=depends_on or [],
     )
-
-
-KEPT_GIT_FILES = (".git/index", ".git/HEAD", ".git/config", ".git/refs/heads/main", ".git/ORIG_HEAD")
-
-
-def snapshot_state(path: Path) -> dict[str, str]:
-    """Hash of every file of the checkout (symlinks by target) plus .git's index, HEAD, config and main ref."""
-    out = {}
-    for file in sorted(path.rglob("*")):
-        rel = file.relative_to(path).as_posix()
-        if rel.startswith(".git/") and rel not in KEPT_GIT_FILES:
-            continue
-        if file.is_symlink():
-            out[rel] = "link:" + str(file.readlink())
-        elif file.is_file():
-            out[rel] = f"{file.stat().st_mode:o}:" + hashlib.sha256(file.read_bytes()).hexdigest()
-    return out
 
 
 def make_index_stale(project: Path) -> None:

@@ -140,9 +140,11 @@ class Confinement:
             inside = any(resolved_parent.is_relative_to(r) for r in self.read_roots)
             if inside:
                 if not (python_tool and venv_layout):
+                    # guard: policy-no-program-from-the-workspace
                     deny(f"`{name}` runs a file from the workspace, whose content cannot be checked")
             elif not os.path.isabs(expanded):
                 deny(f"`{name}` runs a program by relative path")
             elif Path(os.path.normpath(path.parent)) not in self.program_dirs:
+                # guard: policy-programs-from-system-folders
                 deny(f"`{name}` is not in a system program folder")
         return Path(expanded).name

@@ -38,6 +38,7 @@ _GIT_READ = {
 _GIT_WRITE = {"add", "commit", "restore", "rm", "mv", "checkout", "reset", "clean", "apply", "revert",
               "format-patch"}  # fmt: skip
 _GIT_DENIED = {
+    # guard: git-deny-push
     "push": "sends commits to a remote",
     "fetch": "reaches a remote (network)", "pull": "reaches a remote (network) and merges",
     "clone": "reaches a remote (network)", "ls-remote": "reaches a remote (network)",
@@ -92,13 +93,17 @@ def _git(call: Call) -> Outcome | None:
                 target = args[i] if i < len(args) else call.deny("`git -C` without a folder")
             else:
                 target = slice_word(w, 2)
+            # guard: git-C-confined
             cwds = Call(call.policy, "git", call.words, cwds, call.depth, call.notes).dirs(target)
         elif text == "-c" or text.startswith("-c"):
+            # guard: git-deny-c-option
             call.deny("`git -c` sets configuration for one command (it can point core.hooksPath, core.sshCommand "
                       "or a credential helper at any program)")  # fmt: skip
         elif text.startswith("--config-env"):
+            # guard: git-deny-config-env
             call.deny("`git --config-env` sets configuration for one command")
         elif text.split("=")[0] in ("--git-dir", "--work-tree", "--namespace", "--super-prefix", "--bare"):
+            # guard: git-deny-other-repository
             call.deny(f"`git {text.split('=')[0]}` points git at another repository or layout")
         elif text.startswith("--exec-path="):
             call.deny("`git --exec-path=...` runs git programs from another folder")
@@ -113,8 +118,10 @@ def _git(call: Call) -> Outcome | None:
     rest = args[i + 1 :]
     sub_call = Call(call.policy, "git", call.words, cwds, call.depth, call.notes)
     call.label = f"git {sub}"
+    # guard: git-deny-list
     if sub in _GIT_DENIED:
         call.deny(f"`git {sub}` {_GIT_DENIED[sub]}")
+    # guard: git-allow-list
     if sub not in _GIT_READ and sub not in _GIT_WRITE:
         call.deny(f"`git {sub}` is not on the allow-list (it may be an alias or a git-* program)")
     for j, word in enumerate(rest):
@@ -124,6 +131,7 @@ def _git(call: Call) -> Outcome | None:
                 sub == "commit"
                 and (prev in ("-m", "--message") or leading_text(word).startswith(("-m", "--message=")))
             ):
+                # guard: git-static-arguments
                 call.deny(f"`git {sub}` argument `{word.value}` is only known at run time")
     _GIT_SUBCOMMANDS.get(sub, _git_generic_read)(sub_call, sub, rest)
     return None
@@ -218,10 +226,12 @@ def _git_remote(call: Call, sub: str, rest: Sequence[Word]) -> None:
     if not rest:
         return
     first = rest[0].value
+    # guard: git-remote-urls-hidden
     if first in ("-v", "--verbose", "get-url", "show"):
         call.deny(
             f"`git remote {first}` prints remote URLs, which can embed credentials (or reaches the network)"
         )
+    # guard: git-remote-unchanged
     call.deny(f"`git remote {first}` changes your repository's remotes")
 
 
@@ -231,6 +241,7 @@ def _git_config(call: Call, sub: str, rest: Sequence[Word]) -> None:
         words = words[1:]
         explicit_read = True
     elif words and words[0].value in ("list",):
+        # guard: git-config-list-hidden
         call.deny("`git config list` prints every setting, including remote URLs and http headers that can hold "
                   "credentials; ask for one key with `git config --get <key>`")  # fmt: skip
     else:
@@ -241,9 +252,11 @@ def _git_config(call: Call, sub: str, rest: Sequence[Word]) -> None:
         text = words[j].value
         if is_option(words[j]):
             name = text.split("=")[0]
+            # guard: git-config-list-options-hidden
             if name in ("-l", "--list", "--get-regexp", "--get-urlmatch"):
                 call.deny(f"`git config {name}` can print remote URLs and http headers that hold credentials; "
                           "ask for one key with `git config --get <key>`")  # fmt: skip
+            # guard: git-config-write-options
             if name not in _CONFIG_READ_FLAGS:
                 call.deny(
                     f"`git config {text}` changes your repository's configuration (a worktree shares it)"
@@ -263,12 +276,15 @@ def _git_config(call: Call, sub: str, rest: Sequence[Word]) -> None:
         j += 1
     if not positionals:
         call.deny("`git config` without a key")
+    # guard: git-config-write-subcommands
     if positionals[0] in ("set", "unset", "edit", "rename-section", "remove-section", "replace-all", "add"):
         call.deny(
             f"`git config {positionals[0]}` changes your repository's configuration (a worktree shares it)"
         )
+    # guard: git-config-set-value
     if len(positionals) > 1 and not explicit_read:
         call.deny("`git config <key> <value>` changes your repository's configuration (a worktree shares it)")
+    # guard: git-config-secret-keys
     if _CONFIG_SECRET_KEY.search(positionals[0]):
         call.deny(f"`git config {positionals[0]}` may hold credentials")
     if len(positionals) > 2:

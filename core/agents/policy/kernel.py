@@ -179,6 +179,7 @@ class Policy:
         current = cwds
         outcome: Outcome = (cwds, cwds)
         for andor, background in script.items:
+            # guard: policy-every-command-of-a-list
             outcome = self._andor(andor, current, depth, notes)
             if background:
                 outcome = (current, current)
@@ -187,6 +188,7 @@ class Policy:
 
     def _andor(self, andor: AndOr, cwds: Cwds, depth: int, notes: list[str]) -> Outcome:
         ok, failed = self._pipeline(andor.first, cwds, depth, notes)
+        # guard: policy-every-command-of-a-chain
         for op, pipeline in andor.rest:
             if op == "&&":
                 ok2, failed2 = self._pipeline(pipeline, ok, depth, notes)
@@ -200,6 +202,7 @@ class Policy:
         if len(pipeline.commands) == 1:
             ok, failed = self._command(pipeline.commands[0], cwds, depth, notes)
         else:
+            # guard: policy-every-command-of-a-pipeline
             for command in pipeline.commands:  # each side of a pipe runs in a subshell: no `cd` effect
                 self._command(command, cwds, depth, notes)
             ok = failed = cwds
@@ -210,6 +213,7 @@ class Policy:
             self._substitutions(redirect.target, cwds, depth, notes)
             self._redirect(redirect, cwds)
         if isinstance(command, Group):
+            # guard: policy-groups-checked
             outcome = self.check_script(command.body, cwds, depth, notes)
             return (cwds, cwds) if command.subshell else outcome
         for _, value in command.assignments:
@@ -233,6 +237,7 @@ class Policy:
 
     def _substitutions(self, word: Word, cwds: Cwds, depth: int, notes: list[str]) -> None:
         for script in word.scripts:  # `$(...)` and backticks run too, in the same folder
+            # guard: policy-substitutions-checked
             self.check_script(script, cwds, depth + 1, notes)
 
     def _redirect(self, redirect: Redirect, cwds: Cwds) -> None:

@@ -52,11 +52,13 @@ def _sh(call: Call) -> Outcome:
         i += 1
     rest = args[i:]
     if not has_c:
+        # guard: sh-script-file-refused
         if rest:
             call.deny(f"`{call.shown}` runs a script file whose content cannot be checked")
         call.deny(f"`{call.shown}` reads its script from stdin, which cannot be checked")
     if not rest:
         call.deny(f"`{call.shown}` without a script")
+    # guard: sh-c-script-checked
     call.shell(rest[0])
     return call.cwds, call.cwds
 
@@ -84,6 +86,7 @@ def _env(call: Call) -> Outcome | None:
                 target = slice_word(w, len("--chdir=") if text.startswith("--chdir=") else 2)
             cwds = call.dirs(target)
         elif text in ("-S", "--split-string") or text.startswith(("-S", "--split-string")):
+            # guard: env-S-refused
             call.deny("`env -S` splits a string into a command line that cannot be checked")
         elif not (text in ("-i", "--ignore-environment", "-0", "--null", "-v", "--debug")
                   or text.startswith(("--unset=", "-u", "--default-signal", "--ignore-signal", "--block-signal",
@@ -98,6 +101,7 @@ def _env(call: Call) -> Outcome | None:
         i += 1
     if i >= len(args):
         call.deny("`env` without a command prints the whole environment, which can hold configured API keys")
+    # guard: env-command-checked
     return call.run(args[i:], cwds)
 
 
@@ -121,6 +125,7 @@ def _simple_wrapper(call: Call) -> Outcome | None:
         if call.name in ("exec", "nice", "time"):
             return None
         call.deny(f"`{call.shown}` without a command")
+    # guard: wrapper-command-checked
     return call.run(rest)
 
 
@@ -141,6 +146,7 @@ def _xargs(call: Call) -> Outcome:
         words = [DYNAMIC if any(r in w.value for r in replace) else w for w in command]
     else:
         words = [*command, DYNAMIC]
+    # guard: xargs-command-checked
     return call.run(words)
 
 
